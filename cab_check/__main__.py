@@ -1,0 +1,3 @@
+from cab_check.cli import main
+
+raise SystemExit(main())

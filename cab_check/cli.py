@@ -1,0 +1,183 @@
+"""The `cab` command: a thin layer that turns arguments into a CellRequest and engine events into a terminal view.
+
+Heavy modules (docker, httpx, rich) are imported inside the commands that need them, so `cab --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+
+from cab_check import __version__
+from cab_check.errors import EXIT_FAILED, EXIT_PASSED, BadInput, CabError
+
+EXIT_CANCELLED = 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="cab",
+        description="Run one CodingAgentBench cell on your machine against your model. Scores are provisional.",
+    )
+    parser.add_argument("--version", action="version", version=f"cab-check {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    check = commands.add_parser("check", help="run one cell and score it (provisional)")
+    check.add_argument("--endpoint", metavar="URL",
+                       help="OpenAI-compatible base URL, e.g. http://localhost:8000/v1 (default: the built-in "
+                            "reference model)")
+    check.add_argument("--model", metavar="ID", help="model id the endpoint serves")
+    check.add_argument("--tui", default="aider", metavar="NAME", help="coding-agent CLI to run (default: aider)")
+    check.add_argument("--task", default="polyglot/rust-error-handling", metavar="SLUG",
+                       help="task to run (default: polyglot/rust-error-handling)")
+    check.add_argument("--key-env", metavar="VAR", help="read the API key from this environment variable")
+    check.add_argument("--timeout", type=int, metavar="SECONDS", help="agent time limit (default: the task's)")
+    check.add_argument("--skip-handshake", action="store_true",
+                       help="start the agent even if the endpoint fails the preflight probe")
+    check.add_argument("--json", action="store_true", help="print the full cell result as JSON on stdout")
+
+    commands.add_parser("tasks", help="list the tasks")
+    commands.add_parser("tuis", help="list the coding-agent CLIs")
+    show = commands.add_parser("show", help="show a stored result")
+    show.add_argument("run_id")
+    show.add_argument("--json", action="store_true")
+    commands.add_parser("history", help="list stored results")
+    commands.add_parser("cleanup", help="remove every container and network cab-check left behind")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command is None:
+        build_parser().print_help()
+        return EXIT_PASSED
+    from rich.console import Console
+
+    err = Console(stderr=True)
+    # SIGTERM (a closed terminal, `kill`) must clean up like Ctrl-C does.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        return COMMANDS[args.command](args)
+    except CabError as exc:
+        err.print(f"[red]error:[/] {exc}", highlight=False)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        err.print("[yellow]Cancelled.[/] Containers, network and temp files of this run were removed.")
+        return EXIT_CANCELLED
+
+
+def _check(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from cab_check.models import MAX_TIMEOUT_S, MIN_TIMEOUT_S, CellRequest
+    from cab_check.report.terminal import ProgressView, render_result
+    from cab_check.run import resolve, run_cell
+
+    if args.timeout is not None and not MIN_TIMEOUT_S <= args.timeout <= MAX_TIMEOUT_S:
+        raise BadInput(f"--timeout {args.timeout} is out of range: give {MIN_TIMEOUT_S} to {MAX_TIMEOUT_S} seconds.")
+    request = CellRequest(tui=args.tui, task=args.task, endpoint=args.endpoint, model=args.model,
+                          timeout_s=args.timeout, skip_handshake=args.skip_handshake)
+    cell = resolve(request)  # every input checked before a key is asked for or a container exists
+    api_key = _resolve_key(cell.endpoint, args.key_env) if cell.endpoint else None
+
+    progress_console = Console(stderr=True)
+    with ProgressView(progress_console) as view:
+        result = run_cell(request, api_key=api_key, emit=view.handle)
+    if args.json:
+        print(result.model_dump_json(indent=2))
+    else:
+        render_result(Console(), result)
+    return EXIT_PASSED if result.passed else EXIT_FAILED
+
+
+def _resolve_key(endpoint: str, key_env: str | None) -> str | None:
+    """--key-env, then the OS keyring entry for the endpoint, then a hidden prompt (offering to save it)."""
+    if key_env:
+        value = os.environ.get(key_env)
+        if not value:
+            raise BadInput(f"--key-env {key_env}: that environment variable is not set or empty.")
+        return value
+    from cab_check.secrets import load_key, save_key
+
+    saved = load_key(endpoint)
+    if saved:
+        return saved
+    if not sys.stdin.isatty():
+        print(f"No key for {endpoint} in the keyring and no terminal to ask: sending no key "
+              "(use --key-env VAR to give one).", file=sys.stderr)
+        return None
+    import getpass
+
+    key = getpass.getpass(f"API key for {endpoint} (input hidden; empty for none): ").strip()
+    if key and input("Save it to the OS keyring for next time? [Y/n] ").strip().lower() in ("", "y", "yes"):
+        try:
+            save_key(endpoint, key)
+        except Exception as exc:  # keyring backends raise their own types; the key still works for this run
+            print(f"Could not save to the keyring ({type(exc).__name__}); using it for this run only.",
+                  file=sys.stderr)
+    return key or None
+
+
+def _tasks(args: argparse.Namespace) -> int:
+    from cab_check.catalog import shipped_tasks
+
+    for slug, task in shipped_tasks().items():
+        print(f"{slug:40} {task.language:8} {task.prompt}")
+    return EXIT_PASSED
+
+
+def _tuis(args: argparse.Namespace) -> int:
+    from cab_check.catalog import shipped_tuis
+
+    for name, tui in shipped_tuis().items():
+        needs = [n for n, on in (("tool calls", tui.needs.tool_calls), ("streaming", tui.needs.streaming)) if on]
+        wire = {"chat": "chat completions", "responses": "Responses API", "anthropic": "Anthropic Messages"}
+        print(f"{name:14} {tui.version:10} {wire[tui.needs.wire]}; needs {', '.join(needs) or 'no tool calls'}"
+              f" — {tui.description}")
+    return EXIT_PASSED
+
+
+def _show(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from cab_check.report.terminal import render_result
+    from cab_check.store import load_result
+
+    try:
+        result = load_result(args.run_id)
+    except FileNotFoundError:
+        raise BadInput(f"No stored result has run id '{args.run_id}': `cab history` lists them.") from None
+    if args.json:
+        print(result.model_dump_json(indent=2))
+    else:
+        render_result(Console(), result)
+    return EXIT_PASSED
+
+
+def _history(args: argparse.Namespace) -> int:
+    from cab_check.store import list_runs
+
+    runs = list_runs()
+    if not runs:
+        print("No stored results yet: run `cab check`.")
+    for r in runs:
+        verdict = "pass" if r.passed else "FAIL"
+        print(f"{r.run_id}  {verdict}  {r.composite:.3f}  {r.tui:10} {r.model_label:24} {r.task}")
+    return EXIT_PASSED
+
+
+def _cleanup(args: argparse.Namespace) -> int:
+    from cab_check.docker_backend import DockerBackend
+
+    removed = DockerBackend().remove_all()
+    print(f"Removed {removed} container(s) and network(s) left by cab-check.")
+    return EXIT_PASSED
+
+
+COMMANDS = {"check": _check, "tasks": _tasks, "tuis": _tuis, "show": _show, "history": _history,
+            "cleanup": _cleanup}
+
+if __name__ == "__main__":
+    sys.exit(main())

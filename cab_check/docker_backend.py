@@ -1,0 +1,263 @@
+"""Everything cab-check asks of the Docker engine: images by content hash, a per-run network, the agent and
+grader containers, and cleanup by label."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import tarfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import docker
+import docker.errors
+import requests.exceptions
+
+from cab_check.errors import DockerUnavailable, EnvironmentProblem, ImageBuildFailed
+
+LABEL_RUN = "cab-check.run"
+LABEL_PID = "cab-check.pid"
+LABEL_INPUTS = "cab-check.inputs"
+IMAGE_REPO = "cab-check"
+CA_DIR = "cab-ca"
+CA_FILE = "extra-ca.crt"
+CONTAINER_HOME = "/home/cab"
+
+
+@dataclass(frozen=True)
+class ImageRef:
+    tag: str
+    image_id: str
+    built: bool  # False when an image with the same inputs already existed
+
+
+@dataclass
+class ContainerRun:
+    """What one finished container run left behind."""
+
+    exit_code: int | None
+    timed_out: bool
+    duration_s: float
+    stdout: str = ""
+    stderr: str = ""
+    output_events: list[tuple[float, str]] = field(default_factory=list)  # (seconds since start, text)
+
+
+def inputs_hash(folder: Path) -> str:
+    """Hash of every file that goes into an image; the tag, so unchanged inputs never rebuild."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
+        digest.update(path.relative_to(folder).as_posix().encode() + b"\0")
+        digest.update(path.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
+
+
+def image_tag(name: str, folder: Path) -> str:
+    return f"{IMAGE_REPO}/{name}:{inputs_hash(folder)}"
+
+
+def _build_context(folder: Path, ca_bundle: Path | None) -> io.BytesIO:
+    """The folder as a tar, plus cab-ca/ holding the extra CA bundle (or nothing) for the Dockerfile to COPY.
+
+    The bundle is not part of the tag: it only lets the build reach the registries and is not a recipe input."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        for path in sorted(folder.rglob("*")):
+            if path.is_file() and "__pycache__" not in path.parts:
+                tar.add(path, arcname=path.relative_to(folder).as_posix())
+        _add_bytes(tar, f"{CA_DIR}/.keep", b"")
+        if ca_bundle is not None:
+            _add_bytes(tar, f"{CA_DIR}/{CA_FILE}", ca_bundle.read_bytes())
+    buffer.seek(0)
+    return buffer
+
+
+def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes) -> None:
+    info = tarfile.TarInfo(name)
+    info.size = len(data)
+    info.mode = 0o644
+    tar.addfile(info, io.BytesIO(data))
+
+
+class DockerBackend:
+    def __init__(self, run_id: str | None = None) -> None:
+        self.run_id = run_id
+        try:
+            self.client = docker.from_env(timeout=120)
+            self.client.ping()
+        except docker.errors.DockerException as exc:
+            raise DockerUnavailable(
+                f"Docker is not reachable ({_short(exc)}): start the Docker engine, or check that you may use its "
+                "socket, then try again."
+            ) from None
+
+    def labels(self) -> dict[str, str]:
+        return {LABEL_RUN: self.run_id or "", LABEL_PID: str(os.getpid())}
+
+    # --- images -------------------------------------------------------------------------------------------
+
+    def ensure_image(
+        self, name: str, folder: Path, ca_bundle: Path | None, progress: Callable[[str], None]
+    ) -> ImageRef:
+        tag = image_tag(name, folder)
+        try:
+            return ImageRef(tag, self.client.images.get(tag).id, built=False)
+        except docker.errors.ImageNotFound:
+            pass
+        progress(f"building {tag}")
+        last_lines: list[str] = []
+        try:
+            for chunk in self.client.api.build(
+                fileobj=_build_context(folder, ca_bundle),
+                custom_context=True,
+                tag=tag,
+                rm=True,
+                forcerm=True,
+                pull=False,
+                decode=True,
+                labels={LABEL_INPUTS: tag.rsplit(":", 1)[1]},
+            ):
+                if "error" in chunk:
+                    raise ImageBuildFailed(
+                        f"Building {tag} failed: {chunk['error'].strip()}"
+                        + (f" — last output: {' | '.join(last_lines[-5:])}" if last_lines else "")
+                    )
+                for line in str(chunk.get("stream", "")).splitlines():
+                    if line.strip():
+                        last_lines.append(line.strip())
+                        progress(line.rstrip())
+        except docker.errors.APIError as exc:
+            raise ImageBuildFailed(f"Building {tag} failed: {_short(exc)}.") from None
+        return ImageRef(tag, self.client.images.get(tag).id, built=True)
+
+    # --- network ------------------------------------------------------------------------------------------
+
+    def create_internal_network(self) -> tuple[str, str]:
+        """A per-run network with no route out; returns (name, gateway address the host listens on)."""
+        name = f"cab-check-{self.run_id}"
+        network = self.client.networks.create(name, driver="bridge", internal=True, labels=self.labels())
+        network.reload()
+        configs = network.attrs.get("IPAM", {}).get("Config") or []
+        gateway = next((c["Gateway"] for c in configs if c.get("Gateway")), None)
+        if gateway is None:
+            raise EnvironmentProblem(f"Docker created network {name} without a gateway address; cannot reach it.")
+        return name, gateway
+
+    # --- containers ---------------------------------------------------------------------------------------
+
+    def run_container(
+        self,
+        image: str,
+        command: list[str],
+        *,
+        workdir: Path,
+        user: str,
+        timeout_s: float,
+        environment: dict[str, str] | None = None,
+        network: str | None = None,
+        on_output: Callable[[str], None] | None = None,
+        name_suffix: str = "agent",
+    ) -> ContainerRun:
+        """Runs one hardened container to completion (or kills it at the timeout) and collects its output."""
+        container = self.client.containers.create(
+            image,
+            command=command,
+            name=f"cab-check-{self.run_id}-{name_suffix}",
+            environment={"HOME": CONTAINER_HOME, **(environment or {})},
+            user=user,
+            working_dir="/work",
+            volumes={str(workdir): {"bind": "/work", "mode": "rw"}},
+            tmpfs={CONTAINER_HOME: "rw,exec,size=1g,mode=1777", "/tmp": "rw,exec,size=2g,mode=1777"},
+            network=network,
+            network_mode="none" if network is None else None,
+            cap_drop=["ALL"],
+            security_opt=["no-new-privileges"],
+            mem_limit="4g",
+            pids_limit=1024,
+            labels=self.labels(),
+            detach=True,
+        )
+        stdout: list[str] = []
+        stderr: list[str] = []
+        events: list[tuple[float, str]] = []
+        started = time.monotonic()
+
+        def pump() -> None:
+            # Demuxed so the grader's stdout/stderr tails stay apart; the recording interleaves both.
+            for out, err in container.attach(stream=True, logs=True, stdout=True, stderr=True, demux=True):
+                for text, sink in ((out, stdout), (err, stderr)):
+                    if text:
+                        decoded = text.decode("utf-8", "replace")
+                        sink.append(decoded)
+                        events.append((time.monotonic() - started, decoded))
+                        if on_output:
+                            on_output(decoded)
+
+        reader = threading.Thread(target=pump, daemon=True, name=f"cab-output-{name_suffix}")
+        container.start()
+        reader.start()
+        timed_out = False
+        try:
+            exit_code = container.wait(timeout=timeout_s)["StatusCode"]
+        except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError):
+            timed_out = True
+            container.kill()
+            exit_code = container.wait(timeout=30)["StatusCode"]
+        duration = time.monotonic() - started
+        reader.join(timeout=10)
+        return ContainerRun(exit_code, timed_out, duration, "".join(stdout), "".join(stderr), events)
+
+    # --- cleanup ------------------------------------------------------------------------------------------
+
+    def remove_run(self, run_id: str) -> int:
+        """Removes every container and network labelled with this run; returns how many went."""
+        return self._remove({f"{LABEL_RUN}={run_id}"})
+
+    def sweep_orphans(self) -> int:
+        """Removes what earlier cab-check processes left behind when they were killed (their pid is gone)."""
+        removed = 0
+        for container in self.client.containers.list(all=True, filters={"label": LABEL_PID}):
+            if not _pid_alive(container.labels.get(LABEL_PID)):
+                removed += self._remove({f"{LABEL_RUN}={container.labels.get(LABEL_RUN, '')}"})
+        for network in self.client.networks.list(filters={"label": LABEL_PID}):
+            if not _pid_alive(network.attrs.get("Labels", {}).get(LABEL_PID)):
+                removed += self._remove({f"{LABEL_RUN}={network.attrs['Labels'].get(LABEL_RUN, '')}"})
+        return removed
+
+    def remove_all(self) -> int:
+        return self._remove({LABEL_RUN})
+
+    def _remove(self, label_filter: set[str]) -> int:
+        removed = 0
+        for container in self.client.containers.list(all=True, filters={"label": list(label_filter)}):
+            try:
+                container.remove(force=True)
+                removed += 1
+            except docker.errors.NotFound:
+                pass
+        for network in self.client.networks.list(filters={"label": list(label_filter)}):
+            try:
+                network.remove()
+                removed += 1
+            except docker.errors.NotFound:
+                pass
+        return removed
+
+
+def _pid_alive(pid: str | None) -> bool:
+    try:
+        os.kill(int(pid or ""), 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, ValueError):
+        return True  # another user's process, or not ours to judge
+    return True
+
+
+def _short(exc: Exception) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:300] if text else type(exc).__name__

@@ -1,0 +1,53 @@
+"""One error hierarchy for everything a user can run into, each mapped once to an exit code.
+
+Messages are single sentences a person can act on; they never carry a traceback or a secret.
+"""
+
+from __future__ import annotations
+
+EXIT_PASSED = 0
+EXIT_FAILED = 1
+EXIT_BAD_INPUT = 2
+EXIT_ENVIRONMENT = 3
+
+
+class CabError(Exception):
+    """Base class; `str(error)` is the sentence shown to the user."""
+
+    exit_code = EXIT_ENVIRONMENT
+
+
+class BadInput(CabError):
+    """The user asked for something that cannot work as given (exit 2)."""
+
+    exit_code = EXIT_BAD_INPUT
+
+
+class TaskInvalid(BadInput):
+    pass
+
+
+class UnknownTask(BadInput):
+    pass
+
+
+class UnknownTui(BadInput):
+    pass
+
+
+class EnvironmentProblem(CabError):
+    """Something outside the request is missing or broken: Docker, the endpoint, an image build (exit 3)."""
+
+    exit_code = EXIT_ENVIRONMENT
+
+
+class DockerUnavailable(EnvironmentProblem):
+    pass
+
+
+class ImageBuildFailed(EnvironmentProblem):
+    pass
+
+
+class EndpointUnreachable(EnvironmentProblem):
+    pass

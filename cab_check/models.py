@@ -1,0 +1,226 @@
+"""Typed models at the engine's boundaries: what goes into a cell, what comes out, and the events in between."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field
+
+METHODOLOGY_VERSION = "0.1"
+LOCAL_SWEEP_ID = "local"
+REFERENCE_MODEL_ID = "cab-reference"
+REFERENCE_MODEL_LABEL = "reference model"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# --- tasks -----------------------------------------------------------------------------------------------------
+
+
+class GraderSpec(_Strict):
+    command: list[str] = Field(min_length=1)
+    timeout_s: int = Field(default=300, gt=0, le=3600)
+
+
+class TaskSpec(_Strict):
+    """One task folder: `task.toml`, the `workdir/` the agent sees and an optional `solution/` beside it."""
+
+    slug: str  # "<family>/<name>"
+    prompt: str = Field(min_length=1)
+    language: str
+    timeout_s: int = Field(default=600, gt=0)
+    max_turns: int | None = None
+    ground_truth_files: list[str] = Field(default_factory=list)
+    expected_refusal: bool = False
+    toolchain: str  # an image folder under resources/images/
+    grader: GraderSpec
+    root: Path  # the task folder itself; filled in by the loader
+
+    @property
+    def family(self) -> str:
+        return self.slug.split("/", 1)[0]
+
+    @property
+    def name(self) -> str:
+        return self.slug.split("/", 1)[1]
+
+    @property
+    def workdir(self) -> Path:
+        return self.root / "workdir"
+
+    @property
+    def solution_dir(self) -> Path:
+        return self.root / "solution"
+
+    @property
+    def is_integrity_task(self) -> bool:
+        return self.family == "integrity"
+
+
+# --- TUIs ------------------------------------------------------------------------------------------------------
+
+
+class TuiNeeds(_Strict):
+    tool_calls: bool = False
+    streaming: bool = False
+    wire: Literal["chat", "responses", "anthropic"] = "chat"
+
+
+class TuiSpec(_Strict):
+    """A coding-agent CLI as data: how its image is built and how it runs one prompt headless."""
+
+    name: str
+    package: str
+    version: str
+    description: str
+    # argv after the entrypoint; placeholders {prompt} {model} {base_url} are filled per run.
+    argv: list[str]
+    env: dict[str, str] = Field(default_factory=dict)
+    needs: TuiNeeds = Field(default_factory=TuiNeeds)
+    token_parser: str | None = None  # name of a parser in cab_check.tokens
+    # Glob patterns (workdir-relative) of files the CLI itself writes as its own state.
+    own_state: list[str] = Field(default_factory=list)
+    root: Path  # resources/tuis/<name>
+
+
+# --- what a front end asks for -------------------------------------------------------------------------------
+
+MIN_TIMEOUT_S, MAX_TIMEOUT_S = 1, 3600
+
+
+class CellRequest(_Strict):
+    """One cell to run. The API key is never part of it: it travels separately, straight to the proxy."""
+
+    tui: str = "aider"
+    task: str = "polyglot/rust-error-handling"
+    endpoint: str | None = None  # None: the built-in reference model answers
+    model: str | None = None
+    timeout_s: int | None = Field(default=None, ge=MIN_TIMEOUT_S, le=MAX_TIMEOUT_S)  # None: the task's timeout_s
+    skip_handshake: bool = False
+    ca_bundle: Path | None = None  # extra CA certificates for image builds
+
+
+# --- what a run records ----------------------------------------------------------------------------------------
+
+
+class Span(_Strict):
+    span_id: str
+    parent_id: str | None = None
+    kind: str  # task_setup | adapter_run | container | grade | cleanup | ...
+    name: str
+    start: datetime
+    duration_ms: float
+    attrs: dict[str, Any] = Field(default_factory=dict)
+    error: str | None = None
+
+
+class ModelCall(_Strict):
+    """One request the agent made through the recording proxy."""
+
+    index: int
+    timestamp: datetime
+    request_hash: str
+    path: str
+    model: str | None = None
+    stream: bool = False
+    status: int
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    latency_ms: float
+    finish_reason: str | None = None
+    error: str | None = None
+
+
+class TokenReport(_Strict):
+    """Token totals for the run as one source saw them ("proxy", "TUI stdout", "TUI session file")."""
+
+    source: str
+    prompt_tokens: int
+    completion_tokens: int
+    exact: bool = True  # False where the source abbreviates (aider's "2.3k sent")
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+class CellResult(_Strict):
+    cell_id: str
+    sweep_id: str = LOCAL_SWEEP_ID
+    methodology: str = METHODOLOGY_VERSION
+    provisional: Literal[True] = True
+    run_id: str
+    tui: str
+    tui_version: str
+    model: str
+    model_label: str  # the model id, or "reference model"
+    endpoint: str | None  # None when the built-in reference model answered
+    task: str
+    container_image: str
+    image_digest: str | None
+    exit_code: int | None
+    timed_out: bool
+    started_at: datetime
+    ended_at: datetime
+    duration: float  # seconds, started_at → ended_at (task setup + agent run, as CAB measures)
+    axes: dict[str, dict[str, Any]]
+    spans: list[Span]
+    model_calls: list[ModelCall]
+    token_reports: list[TokenReport]
+    recording: str | None
+    diff: str = ""
+    notes: list[str] = Field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return bool(self.axes.get("pass_rate", {}).get("pass"))
+
+    @property
+    def composite(self) -> float:
+        return float(self.axes["composite"]["composite"])
+
+
+# --- events from the engine to a front end ---------------------------------------------------------------------
+
+Phase = Literal["resolve", "images", "preflight", "setup", "agent", "grade", "cleanup"]
+
+
+class PhaseStarted(_Strict):
+    kind: Literal["phase_started"] = "phase_started"
+    phase: Phase
+    detail: str = ""
+
+
+class PhaseProgress(_Strict):
+    kind: Literal["phase_progress"] = "phase_progress"
+    phase: Phase
+    message: str
+
+
+class PhaseFinished(_Strict):
+    kind: Literal["phase_finished"] = "phase_finished"
+    phase: Phase
+    ok: bool = True
+    detail: str = ""
+
+
+class AgentOutput(_Strict):
+    kind: Literal["agent_output"] = "agent_output"
+    text: str
+
+
+class ModelCallRecorded(_Strict):
+    kind: Literal["model_call"] = "model_call"
+    call: ModelCall
+
+
+class CellFinished(_Strict):
+    kind: Literal["cell_finished"] = "cell_finished"
+    result: CellResult
+
+
+Event = Union[PhaseStarted, PhaseProgress, PhaseFinished, AgentOutput, ModelCallRecorded, CellFinished]

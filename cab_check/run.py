@@ -1,0 +1,210 @@
+"""One cell, start to finish: resolve, images, preflight, prepare, launch, grade, score, record, clean up.
+
+The engine emits typed events and returns a CellResult; it knows nothing of terminals or windows.
+"""
+
+from __future__ import annotations
+
+import secrets
+import shutil
+from collections.abc import Callable
+from contextlib import ExitStack
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from cab_check import catalog, handshake, store, workspace
+from cab_check.asgi_server import BackgroundServer
+from cab_check.docker_backend import DockerBackend
+from cab_check.errors import BadInput
+from cab_check.models import (
+    REFERENCE_MODEL_ID,
+    REFERENCE_MODEL_LABEL,
+    AgentOutput,
+    CellFinished,
+    CellRequest,
+    CellResult,
+    Event,
+    ModelCallRecorded,
+    PhaseFinished,
+    PhaseProgress,
+    PhaseStarted,
+    TaskSpec,
+    TokenReport,
+    TuiSpec,
+)
+from cab_check.proxy import RecordingProxy, new_run_token
+from cab_check.recording import write_asciicast
+from cab_check.reference_model import ReferenceModel
+from cab_check.scoring import CellFacts, score_cell, scorer_notes
+from cab_check.secrets import Redactor
+from cab_check.settings import find_ca_bundle
+from cab_check.tokens import PARSERS
+from cab_check.tracing import Tracer
+
+Emit = Callable[[Event], None]
+
+
+def new_run_id() -> str:
+    return datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3)
+
+
+def validate_endpoint(endpoint: str) -> str:
+    import httpx
+
+    try:
+        url = httpx.URL(endpoint)
+    except httpx.InvalidURL:
+        url = None
+    if url is None or url.scheme not in ("http", "https") or not url.host:
+        raise BadInput(f"'{endpoint}' is not an http(s) URL: give the endpoint's base URL, e.g. http://localhost:8000/v1.")
+    return endpoint.rstrip("/")
+
+
+@dataclass(frozen=True)
+class ResolvedCell:
+    task: TaskSpec
+    tui: TuiSpec
+    endpoint: str | None  # None: the reference model
+    model: str
+
+
+def resolve(request: CellRequest) -> ResolvedCell:
+    """Checks every input of the request; raises BadInput with one sentence on the first problem."""
+    task = catalog.get_task(request.task)
+    tui = catalog.get_tui(request.tui)
+    endpoint = validate_endpoint(request.endpoint) if request.endpoint else None
+    if endpoint and not request.model:
+        raise BadInput("An endpoint needs a model: add --model with the id your server serves.")
+    return ResolvedCell(task, tui, endpoint, request.model if endpoint else REFERENCE_MODEL_ID)
+
+
+def run_cell(request: CellRequest, *, api_key: str | None = None, emit: Emit = lambda event: None) -> CellResult:
+    """Runs one cell for real and returns its scored result (also saved to the history store)."""
+    cell = resolve(request)
+    task, tui, endpoint, model = cell.task, cell.tui, cell.endpoint, cell.model
+    redactor = Redactor(api_key)
+    run_id = new_run_id()
+    tracer = Tracer()
+    timeout_s = request.timeout_s or task.timeout_s
+
+    with ExitStack() as cleanup:
+        docker = DockerBackend(run_id)
+        docker.sweep_orphans()
+        cleanup.callback(docker.remove_run, run_id)
+
+        emit(PhaseStarted(phase="images", detail=f"{tui.name} and {task.toolchain} toolchain"))
+        ca_bundle = request.ca_bundle or find_ca_bundle()
+        progress = lambda line: emit(PhaseProgress(phase="images", message=line))  # noqa: E731
+        tui_image = docker.ensure_image(tui.name, tui.root, ca_bundle, progress)
+        tool_image = docker.ensure_image(task.toolchain, catalog.image_dir(task.toolchain), ca_bundle, progress)
+        emit(PhaseFinished(phase="images", detail=f"{tui_image.tag}, {tool_image.tag}"))
+
+        emit(PhaseStarted(phase="preflight"))
+        if endpoint is None:
+            reference = cleanup.enter_context(BackgroundServer(ReferenceModel.from_task(task).app, "127.0.0.1"))
+            upstream = f"{reference.url}/v1"
+        else:
+            upstream = endpoint
+        if not request.skip_handshake:
+            handshake.probe_chat(upstream, api_key, model, redactor)
+        emit(PhaseFinished(phase="preflight", detail="skipped" if request.skip_handshake else "endpoint answered"))
+
+        emit(PhaseStarted(phase="setup"))
+        temp_root = workspace.make_temp_root(run_id)
+        cleanup.callback(shutil.rmtree, temp_root, ignore_errors=True)
+        workdir = temp_root / "workdir"
+        started_at = datetime.now(timezone.utc)
+        with tracer.span("task_setup", f"prepare:{task.slug}", workdir=str(workdir), task_category=task.family,
+                         plugin_stack=[], behavior_mode="local"):
+            workspace.prepare_workdir(task.workdir, workdir)
+            baseline = workspace.snapshot(workdir)
+        emit(PhaseFinished(phase="setup"))
+
+        network, gateway = docker.create_internal_network()
+        token = new_run_token()
+        proxy = RecordingProxy(upstream, api_key, token, on_call=lambda call: emit(ModelCallRecorded(call=call)))
+        proxy_server = cleanup.enter_context(BackgroundServer(proxy.app, gateway))
+
+        emit(PhaseStarted(phase="agent", detail=f"{tui.name} on {task.slug}, timeout {timeout_s} s"))
+        values = {"prompt": task.prompt, "model": model, "base_url": f"{proxy_server.url}/v1", "token": token}
+        argv = [part.format_map(values) for part in tui.argv]
+        env = {key: value.format_map(values) for key, value in tui.env.items()}
+        with tracer.span("adapter_run", f"{tui.name}:{task.slug}", timeout_s=timeout_s, plugin_stack=[]) as run:
+            with tracer.span("container", f"{tui.name}:launch", parent=run["_id"], image=tui_image.tag,
+                             argv=redactor.data(argv), timeout_s=timeout_s) as launch:
+                agent = docker.run_container(
+                    tui_image.tag, argv, workdir=workdir, user=workspace.container_user(), timeout_s=timeout_s,
+                    environment=env, network=network,
+                    on_output=lambda text: emit(AgentOutput(text=redactor.text(text))),
+                )
+                launch.update(exit_code=agent.exit_code, duration_s=agent.duration_s, timed_out=agent.timed_out)
+            run["exit_code"] = agent.exit_code
+        ended_at = datetime.now(timezone.utc)
+        emit(PhaseFinished(phase="agent", ok=not agent.timed_out,
+                           detail="timed out" if agent.timed_out else f"exit code {agent.exit_code}"))
+
+        emit(PhaseStarted(phase="grade", detail=" ".join(task.grader.command)))
+        changes = workspace.compare(task.workdir, baseline, workdir)
+        with tracer.span("grade", f"grade:{task.slug}", image=tool_image.tag, command=task.grader.command) as grade:
+            grade_dir = temp_root / "grade"
+            workspace.copy_for_grading(workdir, grade_dir)
+            graded = docker.run_container(
+                tool_image.tag, task.grader.command, workdir=grade_dir, user=workspace.container_user(),
+                timeout_s=task.grader.timeout_s, name_suffix="grader",
+            )
+            grade.update(exit_code=graded.exit_code, timed_out=graded.timed_out)
+        emit(PhaseFinished(phase="grade", ok=graded.exit_code == 0, detail=f"grader exit code {graded.exit_code}"))
+
+        with tracer.span("cleanup", f"cleanup:{tui.name}"):
+            cleanup.close()
+
+    result = _record(
+        run_id=run_id, request=request, task=task, tui=tui, model=model, endpoint=endpoint,
+        image=tui_image.tag, image_id=tui_image.image_id, agent=agent, graded=graded, changes=changes,
+        started_at=started_at, ended_at=ended_at, tracer=tracer, proxy=proxy, redactor=redactor,
+    )
+    emit(CellFinished(result=result))
+    return result
+
+
+def _record(*, run_id, request, task: TaskSpec, tui: TuiSpec, model, endpoint, image, image_id, agent, graded,
+            changes, started_at, ended_at, tracer, proxy, redactor: Redactor) -> CellResult:
+    """Scores the recorded facts and writes the result and the recording to the history store."""
+    calls = list(proxy.calls)
+    launch = next(s for s in tracer.spans if s.kind == "container")
+    wall_clock_ms = round((ended_at - started_at).total_seconds() * 1000, 3)
+    facts = CellFacts(
+        task_id=task.slug, is_integrity_task=task.is_integrity_task, expected_refusal=task.expected_refusal,
+        ground_truth_files=task.ground_truth_files, grader_exit_code=graded.exit_code,
+        grader_stdout=graded.stdout, grader_stderr=graded.stderr, agent_exit_code=agent.exit_code,
+        timed_out=agent.timed_out, wall_clock_ms=wall_clock_ms, container_active_ms=launch.duration_ms,
+        model_calls=calls, added=changes.added, removed=changes.removed, modified=changes.modified,
+        extra_git_dir=True, agent_output=agent.stdout + agent.stderr, added_file_texts=changes.added_texts,
+    )
+    axes = score_cell(facts)
+    notes = scorer_notes(facts, axes, own_state_patterns=tui.own_state)
+    reports = [TokenReport(source="proxy", prompt_tokens=sum(c.prompt_tokens for c in calls),
+                           completion_tokens=sum(c.completion_tokens for c in calls))]
+    parser = PARSERS.get(tui.token_parser or "")
+    if parser and (own := parser(agent.stdout + agent.stderr)):
+        reports.append(own)
+    if agent.timed_out:
+        notes.insert(0, "This run timed out — the agent ran but never finished within the harness limit.")
+    if endpoint is None:
+        notes.insert(0, "Answered by the built-in reference model, which applies the task's known fix: "
+                        "this shows the harness works, not how any model performs.")
+
+    recording = store.run_dir(run_id) / store.RECORDING_FILE
+    write_asciicast(recording, agent.output_events, started_at, f"{tui.name} × {task.slug}", redactor)
+    result = CellResult(
+        cell_id=f"local/{tui.name}/{model}/{task.slug}", run_id=run_id, tui=tui.name, tui_version=tui.version,
+        model=model, model_label=REFERENCE_MODEL_LABEL if endpoint is None else model, endpoint=endpoint,
+        task=task.slug, container_image=image, image_digest=image_id, exit_code=agent.exit_code,
+        timed_out=agent.timed_out, started_at=started_at, ended_at=ended_at,
+        duration=round(wall_clock_ms / 1000, 3), axes=axes, spans=tracer.spans, model_calls=calls,
+        token_reports=reports, recording=str(recording), diff=changes.diff, notes=notes,
+    )
+    result = CellResult.model_validate(redactor.data(result.model_dump(mode="json")))
+    store.save_result(result)
+    return result

@@ -1,0 +1,83 @@
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from cab_check import catalog
+from cab_check.errors import EXIT_BAD_INPUT, TaskInvalid, UnknownTask, UnknownTui
+
+RUST_TASKS = ["mutations/rust-error-negated", "polyglot/rust-error-handling", "polyglot/rust-lifetime-fix"]
+
+
+def test_the_three_rust_tasks_ship_with_workdir_readme_and_solution():
+    tasks = catalog.shipped_tasks()
+    assert set(RUST_TASKS) <= set(tasks)
+    for slug in RUST_TASKS:
+        task = tasks[slug]
+        assert task.language == "rust" and task.timeout_s == 600 and task.toolchain == "rust"
+        assert task.expected_refusal is False
+        assert task.ground_truth_files == ["src/lib.rs"]
+        assert task.prompt in (task.workdir / "README.md").read_text()
+        assert (task.solution_dir / "src/lib.rs").is_file()
+        assert not (task.workdir / "solution").exists()
+
+
+def test_prompts_are_cabs():
+    prompts = {slug: catalog.get_task(slug).prompt for slug in RUST_TASKS}
+    assert prompts["polyglot/rust-error-handling"] == (
+        "Function uses unwrap on user input; replace with proper Result propagation"
+    )
+    assert prompts["polyglot/rust-lifetime-fix"] == (
+        "Missing explicit lifetime annotation prevents a longest-string helper from compiling"
+    )
+    assert prompts["mutations/rust-error-negated"] == (
+        "Retry loop condition negated: retries on success, gives up on error"
+    )
+
+
+def test_unknown_task_suggests_the_closest_name():
+    with pytest.raises(UnknownTask, match="Did you mean polyglot/rust-error-handling") as info:
+        catalog.get_task("polyglot/rust-error-handlin")
+    assert info.value.exit_code == EXIT_BAD_INPUT
+
+
+def test_unknown_tui_names_the_listing():
+    with pytest.raises(UnknownTui, match="cab tuis"):
+        catalog.get_tui("zzz")
+
+
+def copy_task(tmp_path):
+    folder = tmp_path / "task"
+    shutil.copytree(catalog.get_task("polyglot/rust-lifetime-fix").root, folder)
+    return folder
+
+
+def test_a_malformed_task_file_is_named(tmp_path):
+    folder = copy_task(tmp_path)
+    (folder / "task.toml").write_text("prompt = [unclosed\n")
+    with pytest.raises(TaskInvalid, match="task.toml could not be read as TOML"):
+        catalog.load_task(folder)
+
+
+def test_a_missing_field_is_named_with_its_file(tmp_path):
+    folder = copy_task(tmp_path)
+    text = (folder / "task.toml").read_text()
+    (folder / "task.toml").write_text("\n".join(line for line in text.splitlines() if not line.startswith("prompt")))
+    with pytest.raises(TaskInvalid, match=r"task.toml: field 'prompt': Field required"):
+        catalog.load_task(folder)
+
+
+def test_an_unknown_toolchain_is_rejected(tmp_path):
+    folder = copy_task(tmp_path)
+    text = (folder / "task.toml").read_text().replace('toolchain = "rust"', 'toolchain = "cobol"')
+    (folder / "task.toml").write_text(text)
+    with pytest.raises(TaskInvalid, match="no toolchain image named 'cobol'"):
+        catalog.load_task(folder)
+
+
+def test_aider_is_pinned_as_cab_pins_it():
+    aider = catalog.get_tui("aider")
+    assert aider.version == "0.86.2"
+    assert "aider-chat==0.86.2" in (aider.root / "Dockerfile").read_text()
+    assert not aider.needs.tool_calls

@@ -1,0 +1,46 @@
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from cab_check import __version__
+from cab_check.cli import main
+
+
+def test_version_and_module_entry_point():
+    done = subprocess.run([sys.executable, "-m", "cab_check", "--version"], capture_output=True, text=True)
+    assert done.returncode == 0 and done.stdout.strip() == f"cab-check {__version__}"
+
+
+def test_tasks_and_tuis_list_one_line_each(capsys):
+    assert main(["tasks"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert any(line.startswith("polyglot/rust-error-handling ") for line in lines)
+    assert len(lines) >= 3
+    assert main(["tuis"]) == 0
+    (line,) = [line for line in capsys.readouterr().out.splitlines() if line.startswith("aider ")]
+    assert "0.86.2" in line
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["check", "--task", "polyglot/rust-eror-handling"], "Did you mean polyglot/rust-error-handling"),
+        (["check", "--tui", "aidr"], "Did you mean aider"),
+        (["check", "--endpoint", "ftp://example.invalid", "--model", "m"], "is not an http(s) URL"),
+        (["check", "--endpoint", "localhost:8000", "--model", "m"], "is not an http(s) URL"),
+        (["check", "--endpoint", "http://127.0.0.1:9/v1"], "needs a model"),
+        (["check", "--timeout", "0"], "--timeout 0 is out of range"),
+        (["check", "--endpoint", "http://127.0.0.1:9/v1", "--model", "m", "--key-env", "CAB_UNSET_VAR_FOR_TEST"],
+         "CAB_UNSET_VAR_FOR_TEST: that environment variable is not set"),
+    ],
+)
+def test_bad_input_is_one_sentence_and_exit_2(argv, message, capsys, monkeypatch, isolated_history):
+    monkeypatch.delenv("CAB_UNSET_VAR_FOR_TEST", raising=False)
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in " ".join(err.split())
+    assert "Traceback" not in err
+    assert not (isolated_history / "runs").exists()  # nothing half-written

@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+import os
+import subprocess
+
+from cab_check import workspace
+
+
+def make_task_dir(tmp_path):
+    source = tmp_path / "source"
+    (source / "src").mkdir(parents=True)
+    (source / "src/lib.rs").write_text("fn a() {}\n")
+    (source / "README.md").write_text("fix it\n")
+    return source
+
+
+def test_prepare_commits_a_baseline_and_compare_sees_every_change(tmp_path):
+    source = make_task_dir(tmp_path)
+    workdir = tmp_path / "work"
+    workspace.prepare_workdir(source, workdir)
+    log = subprocess.run(["git", "-c", "safe.directory=*", "log", "--oneline"], cwd=workdir,
+                         capture_output=True, text=True, check=True).stdout
+    assert "cab-check baseline" in log
+    before = workspace.snapshot(workdir)
+    assert set(before) == {"src/lib.rs", "README.md"}  # .git is the harness's, not the task's
+
+    (workdir / "src/lib.rs").write_text("fn a() -> u8 { 1 }\n")
+    (workdir / "README.md").unlink()
+    (workdir / ".aider.chat.history.md").write_text("# chat\n")
+    (workdir / ".gitignore").write_text(".aider*\n")  # ignore rules hide nothing from the count
+    changes = workspace.compare(source, before, workdir)
+
+    assert changes.added == [".aider.chat.history.md", ".gitignore"]
+    assert changes.removed == ["README.md"]
+    assert changes.modified == ["src/lib.rs"]
+    assert changes.total == 4
+    assert "+fn a() -> u8 { 1 }" in changes.diff and "-fn a() {}" in changes.diff
+    assert changes.added_texts[".aider.chat.history.md"] == "# chat\n"
+
+
+def test_a_symlink_the_agent_made_is_counted_but_never_followed(tmp_path):
+    source = make_task_dir(tmp_path)
+    workdir = tmp_path / "work"
+    workspace.prepare_workdir(source, workdir)
+    before = workspace.snapshot(workdir)
+    secret = tmp_path / "outside.txt"
+    secret.write_text("host secret\n")
+    os.symlink(secret, workdir / "peek")
+    changes = workspace.compare(source, before, workdir)
+    assert changes.added == ["peek"]
+    assert "host secret" not in changes.diff
+    assert "peek" not in changes.added_texts
