@@ -36,7 +36,7 @@ def grade(backend, task, folder):
     image = backend.ensure_image(task.toolchain, catalog.image_dir(task.toolchain), find_ca_bundle(), lambda _: None)
     workspace.hand_to_container_user(folder)
     return backend.run_container(image.tag, task.grader.command, workdir=folder, user=workspace.container_user(),
-                                 timeout_s=task.grader.timeout_s, name_suffix=f"grade-{task.name}")
+                                 timeout_s=task.grader.timeout_s, name_suffix=f"grade-{task.name}-{folder.name}")
 
 
 @pytest.mark.parametrize("slug", sorted(EXPECTED_TESTS))
