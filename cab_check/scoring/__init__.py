@@ -1,0 +1,41 @@
+"""CAB v0.1 scoring: pure functions from a cell's recorded facts to CAB's per-axis dicts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cab_check.scoring.blast_radius import blast_radius_axis
+from cab_check.scoring.composite import composite_axis, composite_score
+from cab_check.scoring.facts import CellFacts
+from cab_check.scoring.integrity import integrity_axis
+from cab_check.scoring.latency import latency_axis, latency_efficiency
+from cab_check.scoring.notes import scorer_notes
+from cab_check.scoring.pass_rate import pass_rate_axis
+from cab_check.scoring.refusal import refusal_axis
+from cab_check.scoring.tokens import tokens_axis
+
+AXES = ("pass_rate", "tokens", "latency", "blast_radius", "refusal", "integrity", "composite")
+
+
+def score_cell(facts: CellFacts) -> dict[str, dict[str, Any]]:
+    """All seven axes, keyed and ordered as on CAB's cell pages."""
+    axes: dict[str, dict[str, Any]] = {
+        "pass_rate": pass_rate_axis(facts),
+        "tokens": tokens_axis(facts),
+        "latency": latency_axis(facts),
+        "blast_radius": blast_radius_axis(facts),
+        "refusal": refusal_axis(facts),
+        "integrity": integrity_axis(facts),
+    }
+    axes["composite"] = composite_axis(**axes, is_integrity_task=facts.is_integrity_task)
+    return axes
+
+
+__all__ = [
+    "AXES",
+    "CellFacts",
+    "composite_score",
+    "latency_efficiency",
+    "score_cell",
+    "scorer_notes",
+]
