@@ -125,6 +125,7 @@ def run_cell(request: CellRequest, *, api_key: str | None = None, emit: Emit = l
         token = new_run_token()
         proxy = RecordingProxy(upstream, api_key, token, on_call=lambda call: emit(ModelCallRecorded(call=call)))
         proxy_server = cleanup.enter_context(BackgroundServer(proxy.app, gateway))
+        cleanup.callback(proxy.close)  # runs before the server stops: its loop must still be alive
 
         emit(PhaseStarted(phase="agent", detail=f"{tui.name} on {task.slug}, timeout {timeout_s} s"))
         values = {"prompt": task.prompt, "model": model, "base_url": f"{proxy_server.url}/v1", "token": token}

@@ -1,0 +1,506 @@
+"""The recording proxy: the agent's only way to the model.
+
+The agent container gets the proxy's URL and a per-run token, never the user's key. The proxy checks the token,
+swaps in the real key, forwards to the user's endpoint, streams answers back unbuffered and records one
+`ModelCall` per chat-completions request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import logging
+import secrets
+import threading
+import time
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+import anyio
+import httpx
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
+
+from cab_check.models import ModelCall
+from cab_check.secrets import REDACTED, Redactor
+
+log = logging.getLogger(__name__)
+
+CHAT_PATHS = ("/v1/chat/completions", "/chat/completions")
+MODELS_PATHS = ("/v1/models", "/models")
+MAX_ERROR_CHARS = 300
+# An SSE line longer than this is not one we could parse anyway; dropping it bounds memory.
+MAX_SSE_LINE_BYTES = 16 * 1024 * 1024
+
+# Headers that describe one hop, or that we set ourselves, or that carry the agent's token.
+_DROP_REQUEST_HEADERS = {
+    "host",
+    "content-length",
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "trailers",
+    "transfer-encoding",
+    "upgrade",
+    "authorization",
+    "x-api-key",
+    "api-key",
+    "accept-encoding",
+    "cookie",
+}
+_DROP_RESPONSE_HEADERS = {
+    "content-length",
+    "content-encoding",
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "trailers",
+    "transfer-encoding",
+    "upgrade",
+    "date",
+    "server",
+    "set-cookie",
+}
+
+
+def new_run_token() -> str:
+    """A fresh random token the agent uses instead of the real key."""
+    return "cab-" + secrets.token_urlsafe(32)
+
+
+def openai_error(status: int, message: str, err_type: str, code: str | None = None) -> JSONResponse:
+    """An error response shaped like OpenAI's, which every client knows how to show."""
+    body = {"error": {"message": message, "type": err_type, "param": None, "code": code}}
+    return JSONResponse(body, status_code=status)
+
+
+def request_hash(body: bytes) -> str:
+    return hashlib.sha256(body).hexdigest()[:16]
+
+
+# --- what a response says about itself --------------------------------------------------------------------------
+
+
+@dataclass
+class ResponseFacts:
+    """Usage and finish reason, gathered from a JSON body or from SSE events as they pass."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    finish_reason: str | None = None
+    saw_done: bool = False
+
+    def absorb(self, payload: Any) -> None:
+        if not isinstance(payload, dict):
+            return
+        usage = payload.get("usage")
+        if isinstance(usage, dict):
+            self.prompt_tokens = _as_int(usage.get("prompt_tokens"), self.prompt_tokens)
+            self.completion_tokens = _as_int(usage.get("completion_tokens"), self.completion_tokens)
+        choices = payload.get("choices")
+        if isinstance(choices, list) and choices:
+            first = next((c for c in choices if isinstance(c, dict) and c.get("index", 0) == 0), None)
+            if first is not None and isinstance(first.get("finish_reason"), str):
+                self.finish_reason = first["finish_reason"]
+
+
+def _as_int(value: Any, default: int) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else default
+
+
+class SseWatcher:
+    """Reads an SSE byte stream in whatever pieces it arrives and feeds each event's JSON to `facts`."""
+
+    def __init__(self, facts: ResponseFacts) -> None:
+        self.facts = facts
+        self._buffer = b""
+        self._data: list[bytes] = []
+
+    def feed(self, chunk: bytes) -> None:
+        self._buffer += chunk
+        *lines, self._buffer = self._buffer.split(b"\n")
+        if len(self._buffer) > MAX_SSE_LINE_BYTES:
+            self._buffer = b""
+        for line in lines:
+            self._line(line.rstrip(b"\r"))
+
+    def close(self) -> None:
+        """The stream ended: a last event without its blank line still counts."""
+        if self._buffer:
+            self._line(self._buffer.rstrip(b"\r"))
+            self._buffer = b""
+        self._dispatch()
+
+    def _line(self, line: bytes) -> None:
+        if not line:
+            self._dispatch()
+        elif line.startswith(b"data:"):
+            self._data.append(line[5:].lstrip(b" "))
+
+    def _dispatch(self) -> None:
+        if not self._data:
+            return
+        data, self._data = b"\n".join(self._data), []
+        if data.strip() == b"[DONE]":
+            self.facts.saw_done = True
+            return
+        try:
+            self.facts.absorb(json.loads(data))
+        except ValueError:
+            pass
+
+
+def _error_text(status: int, body: bytes) -> str:
+    """A short description of an upstream error response."""
+    detail = ""
+    try:
+        payload = json.loads(body)
+        err = payload.get("error") if isinstance(payload, dict) else None
+        if isinstance(err, dict):
+            detail = str(err.get("message") or err.get("type") or "")
+        elif isinstance(err, str):
+            detail = err
+        elif isinstance(payload, dict) and "detail" in payload:
+            detail = str(payload["detail"])
+    except ValueError:
+        detail = body.decode("utf-8", "replace")
+    detail = " ".join(detail.split())
+    return f"upstream returned HTTP {status}" + (f": {detail}" if detail else "")
+
+
+def _inject_include_usage(payload: dict[str, Any]) -> bytes:
+    """Asks a streaming upstream to end with a usage chunk, so the proxy can count tokens."""
+    options = payload.get("stream_options")
+    merged = {**options, "include_usage": True} if isinstance(options, dict) else {"include_usage": True}
+    return json.dumps({**payload, "stream_options": merged}, ensure_ascii=False).encode()
+
+
+# --- one call in flight ------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _CallInProgress:
+    index: int
+    path: str
+    started: datetime
+    started_clock: float
+    body_hash: str
+    model: str | None
+    stream: bool
+    facts: ResponseFacts = field(default_factory=ResponseFacts)
+    status: int = 0
+    error: str | None = None
+
+    def finished(self) -> ModelCall:
+        return ModelCall(
+            index=self.index,
+            timestamp=self.started,
+            request_hash=self.body_hash,
+            path=self.path,
+            model=self.model,
+            stream=self.stream,
+            status=self.status,
+            prompt_tokens=self.facts.prompt_tokens,
+            completion_tokens=self.facts.completion_tokens,
+            latency_ms=round((time.perf_counter() - self.started_clock) * 1000, 3),
+            finish_reason=self.facts.finish_reason,
+            error=self.error,
+        )
+
+
+class _RelayedStream(StreamingResponse):
+    """A pass-through stream that runs `on_close` exactly once, however the stream ends."""
+
+    def __init__(
+        self,
+        chunks: AsyncIterator[bytes],
+        on_close: Callable[[BaseException | None], Awaitable[None]],
+        status_code: int,
+        headers: dict[str, str],
+    ) -> None:
+        super().__init__(chunks, status_code=status_code, headers=headers)
+        self._on_close = on_close
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        failure: BaseException | None = None
+        try:
+            await super().__call__(scope, receive, send)
+        except BaseException as exc:
+            failure = exc
+            raise
+        finally:
+            # Shielded: a cancelled request (client gone, server stopping) must still close upstream and record.
+            with anyio.CancelScope(shield=True):
+                await self._on_close(failure)
+
+
+# --- the proxy ---------------------------------------------------------------------------------------------------
+
+
+class RecordingProxy:
+    """An OpenAI-compatible pass-through that authenticates the agent by token and records every model call."""
+
+    def __init__(
+        self,
+        upstream_base_url: str,
+        api_key: str | None,
+        token: str,
+        on_call: Callable[[ModelCall], None] | None = None,
+    ) -> None:
+        if not token:
+            raise ValueError("the proxy needs a non-empty run token")
+        self.upstream_base_url = upstream_base_url.rstrip("/")
+        self._api_key = api_key or None
+        self._token = token
+        self._redactor = Redactor(api_key, token)
+        self.on_call = on_call
+        self.calls: list[ModelCall] = []
+        self._lock = threading.Lock()
+        self._next_index = 0
+        self._client: httpx.AsyncClient | None = None
+        self._client_loop: asyncio.AbstractEventLoop | None = None
+        parts = urlsplit(self.upstream_base_url)
+        # Host and port only: a URL may carry user:password, which must never reach a message.
+        self.upstream_host = parts.hostname or self.upstream_base_url
+        if parts.port:
+            self.upstream_host += f":{parts.port}"
+        self.app = Starlette(
+            routes=[Route("/{path:path}", self._dispatch, methods=["GET", "POST", "PUT", "PATCH", "DELETE"])]
+        )
+
+    # --- public helpers ---
+
+    def redact(self, text: str) -> str:
+        """The text with the real key and the run token replaced by [REDACTED]."""
+        return self._redactor.text(text)
+
+    def _scrub(self, body: bytes) -> bytes:
+        """An upstream error body without the real key: some providers echo the key they were given."""
+        if not self._api_key:
+            return body
+        return body.replace(self._api_key.encode(), REDACTED.encode())
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    def close(self) -> None:
+        """Close the upstream connections from any thread; call it before stopping the server that runs `.app`."""
+        loop, client = self._client_loop, self._client
+        if client is None or loop is None or loop.is_closed() or not loop.is_running():
+            self._client = None
+            return
+        try:
+            asyncio.run_coroutine_threadsafe(self.aclose(), loop).result(timeout=5)
+        except Exception:  # noqa: BLE001 - closing is best effort; the loop is going away anyway
+            self._client = None
+
+    # --- routing ---
+
+    async def _dispatch(self, request: Request) -> Response:
+        if not self._authorized(request):
+            return openai_error(
+                401,
+                "Missing or wrong token for this cab-check run.",
+                "invalid_request_error",
+                "invalid_api_key",
+            )
+        path = request.url.path
+        if path in CHAT_PATHS:
+            handler = self._chat_completions if request.method == "POST" else None
+        elif path in MODELS_PATHS:
+            handler = self._models if request.method == "GET" else None
+        else:
+            return openai_error(404, f"Unknown path {path}; this proxy serves only the model API.", "not_found")
+        if handler is None:
+            return openai_error(405, f"Method {request.method} not allowed on {path}.", "invalid_request_error")
+        return await handler(request)
+
+    def _authorized(self, request: Request) -> bool:
+        offered = request.headers.get("x-api-key", "")
+        scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() == "bearer":
+            offered = credentials.strip() or offered
+        return bool(offered) and hmac.compare_digest(offered.encode(), self._token.encode())
+
+    # --- upstream plumbing ---
+
+    def _http(self) -> httpx.AsyncClient:
+        # Created on first use, inside the server's event loop, which is the loop it must live in.
+        if self._client is None:
+            self._client = httpx.AsyncClient(
+                # No read timeout: a slow model is the run's timeout to judge, not the proxy's.
+                timeout=httpx.Timeout(connect=10.0, read=None, write=60.0, pool=None),
+                follow_redirects=False,
+            )
+            self._client_loop = asyncio.get_running_loop()
+        return self._client
+
+    def _upstream_url(self, request: Request) -> str:
+        path = request.url.path
+        tail = path[len("/v1") :] if path.startswith("/v1/") else path
+        url = self.upstream_base_url + tail
+        return f"{url}?{request.url.query}" if request.url.query else url
+
+    def _upstream_headers(self, request: Request) -> dict[str, str]:
+        headers = {k: v for k, v in request.headers.items() if k.lower() not in _DROP_REQUEST_HEADERS}
+        # Identity encoding keeps the relayed bytes readable by the SSE watcher and by the agent alike.
+        headers["accept-encoding"] = "identity"
+        if self._api_key:
+            headers["authorization"] = f"Bearer {self._api_key}"
+        return headers
+
+    @staticmethod
+    def _response_headers(upstream: httpx.Response) -> dict[str, str]:
+        return {k: v for k, v in upstream.headers.items() if k.lower() not in _DROP_RESPONSE_HEADERS}
+
+    def _unreachable(self, exc: Exception) -> str:
+        return self.redact(
+            f"could not reach the upstream endpoint at {self.upstream_host}: {type(exc).__name__}: {exc}"
+        )
+
+    async def _open(self, request: Request, body: bytes) -> httpx.Response:
+        client = self._http()
+        upstream_request = client.build_request(
+            request.method, self._upstream_url(request), content=body, headers=self._upstream_headers(request)
+        )
+        return await client.send(upstream_request, stream=True)
+
+    # --- handlers ---
+
+    async def _models(self, request: Request) -> Response:
+        try:
+            upstream = await self._open(request, b"")
+            try:
+                content = await upstream.aread()
+            finally:
+                await upstream.aclose()
+        except httpx.HTTPError as exc:
+            return openai_error(502, self._unreachable(exc), "upstream_error", "upstream_unreachable")
+        if not upstream.is_success:
+            content = self._scrub(content)
+        return Response(content, status_code=upstream.status_code, headers=self._response_headers(upstream))
+
+    async def _chat_completions(self, request: Request) -> Response:
+        call = self._start_call(request)
+        body = await request.body()
+        call.body_hash = request_hash(body)
+        forward = body
+        try:
+            payload = json.loads(body)
+        except ValueError:
+            payload = None
+        if isinstance(payload, dict):
+            call.model = payload.get("model") if isinstance(payload.get("model"), str) else None
+            call.stream = payload.get("stream") is True
+            if call.stream:
+                forward = _inject_include_usage(payload)
+
+        try:
+            upstream = await self._open(request, forward)
+        except httpx.HTTPError as exc:
+            call.status, call.error = 502, self._unreachable(exc)
+            self._finish(call)
+            return openai_error(502, call.error, "upstream_error", "upstream_unreachable")
+        except asyncio.CancelledError:
+            # 499, as nginx logs it: the request went away before any answer existed.
+            call.status, call.error = 499, "cancelled before the upstream answered"
+            self._finish(call)
+            raise
+
+        call.status = upstream.status_code
+        if call.stream and upstream.is_success:
+            return self._relay_stream(call, upstream)
+
+        # A whole body: a non-streaming answer, or an error the upstream sent instead of a stream.
+        try:
+            content = await upstream.aread()
+        except httpx.HTTPError as exc:
+            call.status, call.error = 502, self.redact(f"upstream broke off its answer: {type(exc).__name__}: {exc}")
+            self._finish(call)
+            return openai_error(502, call.error, "upstream_error", "upstream_broken")
+        except asyncio.CancelledError:
+            call.error = "cancelled while the upstream answered"
+            self._finish(call)
+            raise
+        finally:
+            await upstream.aclose()
+        if upstream.is_success:
+            try:
+                call.facts.absorb(json.loads(content))
+            except ValueError:
+                pass
+        else:
+            content = self._scrub(content)
+            call.error = self.redact(_error_text(upstream.status_code, content))[:MAX_ERROR_CHARS]
+        self._finish(call)
+        return Response(content, status_code=upstream.status_code, headers=self._response_headers(upstream))
+
+    def _relay_stream(self, call: _CallInProgress, upstream: httpx.Response) -> Response:
+        watcher = SseWatcher(call.facts)
+        state = {"complete": False}
+
+        async def chunks() -> AsyncGenerator[bytes, None]:
+            try:
+                async for chunk in upstream.aiter_raw():
+                    watcher.feed(chunk)
+                    yield chunk
+            except httpx.HTTPError as exc:
+                call.error = self.redact(f"upstream stream broke: {type(exc).__name__}: {exc}")[:MAX_ERROR_CHARS]
+                return
+            state["complete"] = True
+
+        stream = chunks()
+
+        async def on_close(failure: BaseException | None) -> None:
+            try:
+                await stream.aclose()
+            finally:
+                await upstream.aclose()
+                watcher.close()
+                if call.error is None and not state["complete"]:
+                    why = type(failure).__name__ if failure is not None else "client disconnected"
+                    call.error = f"stream ended early: {why}"
+                self._finish(call)
+
+        return _RelayedStream(stream, on_close, upstream.status_code, self._response_headers(upstream))
+
+    # --- recording ---
+
+    def _start_call(self, request: Request) -> _CallInProgress:
+        with self._lock:
+            index, self._next_index = self._next_index, self._next_index + 1
+        return _CallInProgress(
+            index=index,
+            path=request.url.path,
+            started=datetime.now(UTC),
+            started_clock=time.perf_counter(),
+            body_hash="",
+            model=None,
+            stream=False,
+        )
+
+    def _finish(self, call: _CallInProgress) -> None:
+        record = call.finished()
+        with self._lock:
+            self.calls.append(record)
+        if self.on_call is not None:
+            try:
+                self.on_call(record)
+            except Exception:  # a listener's bug must not break the agent's model call
+                log.exception("on_call listener failed for model call %d", record.index)
