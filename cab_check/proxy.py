@@ -40,41 +40,12 @@ MAX_ERROR_CHARS = 300
 # An SSE line longer than this is not one we could parse anyway; dropping it bounds memory.
 MAX_SSE_LINE_BYTES = 16 * 1024 * 1024
 
-# Headers that describe one hop, or that we set ourselves, or that carry the agent's token.
-_DROP_REQUEST_HEADERS = {
-    "host",
-    "content-length",
-    "connection",
-    "keep-alive",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "te",
-    "trailer",
-    "trailers",
-    "transfer-encoding",
-    "upgrade",
-    "authorization",
-    "x-api-key",
-    "api-key",
-    "accept-encoding",
-    "cookie",
-}
-_DROP_RESPONSE_HEADERS = {
-    "content-length",
-    "content-encoding",
-    "connection",
-    "keep-alive",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "te",
-    "trailer",
-    "trailers",
-    "transfer-encoding",
-    "upgrade",
-    "date",
-    "server",
-    "set-cookie",
-}
+# Headers that describe one hop (RFC 9110 §7.6.1); neither direction may forward them.
+_HOP_BY_HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer", "trailers",
+               "transfer-encoding", "upgrade", "content-length"}
+# Plus what we set ourselves or what carries the agent's token.
+_DROP_REQUEST_HEADERS = _HOP_BY_HOP | {"host", "authorization", "x-api-key", "api-key", "accept-encoding", "cookie"}
+_DROP_RESPONSE_HEADERS = _HOP_BY_HOP | {"content-encoding", "date", "server", "set-cookie"}
 
 
 def new_run_token() -> str:
