@@ -32,6 +32,8 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--tui", default="aider", metavar="NAME", help="coding-agent CLI to run (default: aider)")
     check.add_argument("--task", default="polyglot/rust-error-handling", metavar="SLUG",
                        help="task to run (default: polyglot/rust-error-handling)")
+    check.add_argument("--image", metavar="REF",
+                       help="run the TUI from this local image instead of building cab-check's own")
     check.add_argument("--key-env", metavar="VAR", help="read the API key from this environment variable")
     check.add_argument("--timeout", type=int, metavar="SECONDS", help="agent time limit (default: the task's)")
     check.add_argument("--skip-handshake", action="store_true",
@@ -77,7 +79,7 @@ def _check(args: argparse.Namespace) -> int:
 
     if args.timeout is not None and not MIN_TIMEOUT_S <= args.timeout <= MAX_TIMEOUT_S:
         raise BadInput(f"--timeout {args.timeout} is out of range: give {MIN_TIMEOUT_S} to {MAX_TIMEOUT_S} seconds.")
-    request = CellRequest(tui=args.tui, task=args.task, endpoint=args.endpoint, model=args.model,
+    request = CellRequest(tui=args.tui, task=args.task, image=args.image, endpoint=args.endpoint, model=args.model,
                           timeout_s=args.timeout, skip_handshake=args.skip_handshake)
     cell = resolve(request)  # every input checked before a key is asked for or a container exists
     api_key = _resolve_key(cell.endpoint, args.key_env) if cell.endpoint else None
@@ -134,8 +136,9 @@ def _tuis(args: argparse.Namespace) -> int:
     for name, tui in shipped_tuis().items():
         needs = [n for n, on in (("tool calls", tui.needs.tool_calls), ("streaming", tui.needs.streaming)) if on]
         wire = {"chat": "chat completions", "responses": "Responses API", "anthropic": "Anthropic Messages"}
-        print(f"{name:14} {tui.version:10} {wire[tui.needs.wire]}; needs {', '.join(needs) or 'no tool calls'}"
-              f" — {tui.description}")
+        how = "built by cab-check" if tui.buildable else "needs an image you provide (--image)"
+        print(f"{name:14} {tui.version:10} {how}; {wire[tui.needs.wire]}; "
+              f"needs {', '.join(needs) or 'no tool calls'} — {tui.description}")
     return EXIT_PASSED
 
 

@@ -4,6 +4,7 @@ grader containers, and cleanup by label."""
 from __future__ import annotations
 
 import hashlib
+import re
 import io
 import os
 import tarfile
@@ -17,7 +18,8 @@ import docker
 import docker.errors
 import requests.exceptions
 
-from cab_check.errors import DockerUnavailable, EnvironmentProblem, ImageBuildFailed
+from cab_check.catalog import image_dir
+from cab_check.errors import BadInput, DockerUnavailable, EnvironmentProblem, ImageBuildFailed
 
 LABEL_RUN = "cab-check.run"
 LABEL_PID = "cab-check.pid"
@@ -47,17 +49,31 @@ class ContainerRun:
     output_events: list[tuple[float, str]] = field(default_factory=list)  # (seconds since start, text)
 
 
-def inputs_hash(folder: Path) -> str:
-    """Hash of every file that goes into an image; the tag, so unchanged inputs never rebuild."""
-    digest = hashlib.sha256()
-    for path in sorted(p for p in folder.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
+# A Dockerfile names the cab-check image it builds on with this line. That image is built first and its tag passed
+# as the BASE build argument, so every TUI image shares the toolchain layers and rebuilds when its base changes.
+BASE_LINE = re.compile(r"^#\s*cab-base:\s*(\S+)\s*$", re.MULTILINE)
+NOT_IMAGE_INPUTS = {"tui.toml"}  # says how to run an image, not how to build it: editing it must not rebuild
+
+
+def declared_base(folder: Path) -> str | None:
+    match = BASE_LINE.search((folder / "Dockerfile").read_text(encoding="utf-8"))
+    return match.group(1) if match else None
+
+
+def _image_inputs(folder: Path) -> list[Path]:
+    return sorted(
+        p for p in folder.rglob("*")
+        if p.is_file() and "__pycache__" not in p.parts and p.relative_to(folder).as_posix() not in NOT_IMAGE_INPUTS
+    )
+
+
+def inputs_hash(folder: Path, base_tag: str | None = None) -> str:
+    """Hash of every file that goes into an image, and of its base; the tag, so unchanged inputs never rebuild."""
+    digest = hashlib.sha256((base_tag or "").encode() + b"\0")
+    for path in _image_inputs(folder):
         digest.update(path.relative_to(folder).as_posix().encode() + b"\0")
         digest.update(path.read_bytes() + b"\0")
     return digest.hexdigest()[:16]
-
-
-def image_tag(name: str, folder: Path) -> str:
-    return f"{IMAGE_REPO}/{name}:{inputs_hash(folder)}"
 
 
 def _build_context(folder: Path, ca_bundle: Path | None) -> io.BytesIO:
@@ -66,9 +82,8 @@ def _build_context(folder: Path, ca_bundle: Path | None) -> io.BytesIO:
     The bundle is not part of the tag: it only lets the build reach the registries and is not a recipe input."""
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w") as tar:
-        for path in sorted(folder.rglob("*")):
-            if path.is_file() and "__pycache__" not in path.parts:
-                tar.add(path, arcname=path.relative_to(folder).as_posix())
+        for path in _image_inputs(folder):
+            tar.add(path, arcname=path.relative_to(folder).as_posix())
         _add_bytes(tar, f"{CA_DIR}/.keep", b"")
         if ca_bundle is not None:
             _add_bytes(tar, f"{CA_DIR}/{CA_FILE}", ca_bundle.read_bytes())
@@ -103,7 +118,10 @@ class DockerBackend:
     def ensure_image(
         self, name: str, folder: Path, ca_bundle: Path | None, progress: Callable[[str], None]
     ) -> ImageRef:
-        tag = image_tag(name, folder)
+        buildargs = {}
+        if base := declared_base(folder):
+            buildargs["BASE"] = self.ensure_image(base, image_dir(base), ca_bundle, progress).tag
+        tag = f"{IMAGE_REPO}/{name}:{inputs_hash(folder, buildargs.get('BASE'))}"
         try:
             return ImageRef(tag, self.client.images.get(tag).id, built=False)
         except docker.errors.ImageNotFound:
@@ -119,6 +137,7 @@ class DockerBackend:
                 forcerm=True,
                 pull=False,
                 decode=True,
+                buildargs=buildargs,
                 labels={LABEL_INPUTS: tag.rsplit(":", 1)[1]},
             ):
                 if "error" in chunk:
@@ -133,6 +152,15 @@ class DockerBackend:
         except docker.errors.APIError as exc:
             raise ImageBuildFailed(f"Building {tag} failed: {_short(exc)}.") from None
         return ImageRef(tag, self.client.images.get(tag).id, built=True)
+
+    def use_image(self, ref: str) -> ImageRef:
+        """An image the user brings (--image); it must already be on this machine: we never pull behind their back."""
+        try:
+            return ImageRef(ref, self.client.images.get(ref).id, built=False)
+        except docker.errors.ImageNotFound:
+            raise BadInput(f"There is no image '{ref}' on this machine: build it or `docker pull {ref}` first.") from None
+        except docker.errors.APIError as exc:
+            raise BadInput(f"'{ref}' is not a usable image reference ({_short(exc)}).") from None
 
     # --- network ------------------------------------------------------------------------------------------
 
@@ -161,6 +189,8 @@ class DockerBackend:
         network: str | None = None,
         on_output: Callable[[str], None] | None = None,
         name_suffix: str = "agent",
+        entrypoint: list[str] | None = None,
+        mounts: dict[Path, tuple[str, str]] | None = None,  # host folder → (container path, "ro" | "rw")
     ) -> ContainerRun:
         """Runs one hardened container to completion (or kills it at the timeout) and collects its output."""
         container = self.client.containers.create(
@@ -170,7 +200,11 @@ class DockerBackend:
             environment={"HOME": CONTAINER_HOME, **(environment or {})},
             user=user,
             working_dir="/work",
-            volumes={str(workdir): {"bind": "/work", "mode": "rw"}},
+            entrypoint=entrypoint,
+            volumes={
+                str(workdir): {"bind": "/work", "mode": "rw"},
+                **{str(host): {"bind": target, "mode": mode} for host, (target, mode) in (mounts or {}).items()},
+            },
             tmpfs={CONTAINER_HOME: "rw,exec,size=1g,mode=1777", "/tmp": "rw,exec,size=2g,mode=1777"},
             network=network,
             network_mode="none" if network is None else None,

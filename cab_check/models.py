@@ -6,7 +6,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 METHODOLOGY_VERSION = "0.1"
 LOCAL_SWEEP_ID = "local"
@@ -71,20 +71,38 @@ class TuiNeeds(_Strict):
 
 
 class TuiSpec(_Strict):
-    """A coding-agent CLI as data: how its image is built and how it runs one prompt headless."""
+    """A coding-agent CLI as data: how its image is built and how it runs one prompt headless.
+
+    `argv`, `env` and `files` may hold placeholders, filled per run by cab_check.launch: {prompt} {model}
+    {base_url} (the proxy, ending in /v1) {api_root} (the proxy without /v1) {token} {home} {out} {workdir}."""
 
     name: str
     package: str
     version: str
     description: str
-    # argv after the entrypoint; placeholders {prompt} {model} {base_url} are filled per run.
-    argv: list[str]
+    argv: list[str] = Field(min_length=1)  # the whole command, program first; run with the image's PATH
     env: dict[str, str] = Field(default_factory=dict)
+    # Config files the CLI needs, by path relative to its HOME; written fresh for every run.
+    files: dict[str, str] = Field(default_factory=dict)
     needs: TuiNeeds = Field(default_factory=TuiNeeds)
-    token_parser: str | None = None  # name of a parser in cab_check.tokens
+    token_parser: str | None = None  # a module of cab_check.tokens
     # Glob patterns (workdir-relative) of files the CLI itself writes as its own state.
     own_state: list[str] = Field(default_factory=list)
+    # Set for CLIs that no registry we can reach ships: how to make the image the user passes with --image.
+    user_image: str | None = None
     root: Path  # resources/tuis/<name>
+
+    @field_validator("files")
+    @classmethod
+    def _files_stay_in_home(cls, files: dict[str, str]) -> dict[str, str]:
+        for relative in files:
+            if Path(relative).is_absolute() or ".." in Path(relative).parts:
+                raise ValueError(f"config file '{relative}' must be a path inside HOME")
+        return files
+
+    @property
+    def buildable(self) -> bool:
+        return (self.root / "Dockerfile").is_file()
 
 
 # --- what a front end asks for -------------------------------------------------------------------------------
@@ -101,6 +119,7 @@ class CellRequest(_Strict):
     model: str | None = None
     timeout_s: int | None = Field(default=None, ge=MIN_TIMEOUT_S, le=MAX_TIMEOUT_S)  # None: the task's timeout_s
     skip_handshake: bool = False
+    image: str | None = None  # run the TUI from this image instead of building cab-check's own
     ca_bundle: Path | None = None  # extra CA certificates for image builds
 
 

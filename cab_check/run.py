@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from cab_check import catalog, handshake, store, workspace
+from cab_check import catalog, handshake, launch, store, tokens, workspace
 from cab_check.asgi_server import BackgroundServer
 from cab_check.docker_backend import DockerBackend
 from cab_check.errors import BadInput
@@ -39,7 +39,6 @@ from cab_check.reference_model import ReferenceModel
 from cab_check.scoring import CellFacts, score_cell, scorer_notes
 from cab_check.secrets import Redactor
 from cab_check.settings import find_ca_bundle
-from cab_check.tokens import PARSERS
 from cab_check.tracing import Tracer
 
 Emit = Callable[[Event], None]
@@ -73,6 +72,8 @@ def resolve(request: CellRequest) -> ResolvedCell:
     """Checks every input of the request; raises BadInput with one sentence on the first problem."""
     task = catalog.get_task(request.task)
     tui = catalog.get_tui(request.tui)
+    if not tui.buildable and not request.image:
+        raise BadInput(f"{tui.name} has no image cab-check can build ({tui.user_image}): pass --image with yours.")
     endpoint = validate_endpoint(request.endpoint) if request.endpoint else None
     if endpoint and not request.model:
         raise BadInput("An endpoint needs a model: add --model with the id your server serves.")
@@ -96,7 +97,10 @@ def run_cell(request: CellRequest, *, api_key: str | None = None, emit: Emit = l
         emit(PhaseStarted(phase="images", detail=f"{tui.name} and {task.toolchain} toolchain"))
         ca_bundle = request.ca_bundle or find_ca_bundle()
         progress = lambda line: emit(PhaseProgress(phase="images", message=line))  # noqa: E731
-        tui_image = docker.ensure_image(tui.name, tui.root, ca_bundle, progress)
+        if request.image:
+            tui_image = docker.use_image(request.image)
+        else:
+            tui_image = docker.ensure_image(tui.name, tui.root, ca_bundle, progress)
         tool_image = docker.ensure_image(task.toolchain, catalog.image_dir(task.toolchain), ca_bundle, progress)
         emit(PhaseFinished(phase="images", detail=f"{tui_image.tag}, {tool_image.tag}"))
 
@@ -128,19 +132,25 @@ def run_cell(request: CellRequest, *, api_key: str | None = None, emit: Emit = l
         cleanup.callback(proxy.close)  # runs before the server stops: its loop must still be alive
 
         emit(PhaseStarted(phase="agent", detail=f"{tui.name} on {task.slug}, timeout {timeout_s} s"))
-        values = {"prompt": task.prompt, "model": model, "base_url": f"{proxy_server.url}/v1", "token": token}
-        argv = [part.format_map(values) for part in tui.argv]
-        env = {key: value.format_map(values) for key, value in tui.env.items()}
+        values = launch.placeholders(prompt=task.prompt, model=model, proxy_url=proxy_server.url, token=token)
+        started = launch.plan(tui, values)
+        launch.write_seed(started.files, temp_root / "seed")
+        out_dir = temp_root / "out"
+        out_dir.mkdir()
+        workspace.hand_to_container_user(out_dir)
         with tracer.span("adapter_run", f"{tui.name}:{task.slug}", timeout_s=timeout_s, plugin_stack=[]) as run:
             with tracer.span("container", f"{tui.name}:launch", parent=run["_id"], image=tui_image.tag,
-                             argv=redactor.data(argv), timeout_s=timeout_s) as launch:
+                             argv=redactor.data(started.argv), timeout_s=timeout_s) as span:
                 agent = docker.run_container(
-                    tui_image.tag, argv, workdir=workdir, user=workspace.container_user(), timeout_s=timeout_s,
-                    environment=env, network=network,
+                    tui_image.tag, started.argv, workdir=workdir, user=workspace.container_user(),
+                    timeout_s=timeout_s, environment=started.env, network=network,
+                    entrypoint=launch.SEED_ENTRYPOINT,
+                    mounts={temp_root / "seed": (launch.SEED_MOUNT, "ro"), out_dir: (launch.OUT_MOUNT, "rw")},
                     on_output=lambda text: emit(AgentOutput(text=redactor.text(text))),
                 )
-                launch.update(exit_code=agent.exit_code, duration_s=agent.duration_s, timed_out=agent.timed_out)
+                span.update(exit_code=agent.exit_code, duration_s=agent.duration_s, timed_out=agent.timed_out)
             run["exit_code"] = agent.exit_code
+        own_report = tokens.tui_report(tui.token_parser, agent.stdout + agent.stderr, out_dir)
         ended_at = datetime.now(timezone.utc)
         emit(PhaseFinished(phase="agent", ok=not agent.timed_out,
                            detail="timed out" if agent.timed_out else f"exit code {agent.exit_code}"))
@@ -163,14 +173,16 @@ def run_cell(request: CellRequest, *, api_key: str | None = None, emit: Emit = l
     result = _record(
         run_id=run_id, request=request, task=task, tui=tui, model=model, endpoint=endpoint,
         image=tui_image.tag, image_id=tui_image.image_id, agent=agent, graded=graded, changes=changes,
-        started_at=started_at, ended_at=ended_at, tracer=tracer, proxy=proxy, redactor=redactor,
+        started_at=started_at, ended_at=ended_at, tracer=tracer, proxy=proxy, own_report=own_report,
+        redactor=redactor,
     )
     emit(CellFinished(result=result))
     return result
 
 
 def _record(*, run_id, request, task: TaskSpec, tui: TuiSpec, model, endpoint, image, image_id, agent, graded,
-            changes, started_at, ended_at, tracer, proxy, redactor: Redactor) -> CellResult:
+            changes, started_at, ended_at, tracer, proxy, own_report: TokenReport | None,
+            redactor: Redactor) -> CellResult:
     """Scores the recorded facts and writes the result and the recording to the history store."""
     calls = list(proxy.calls)
     launch = next(s for s in tracer.spans if s.kind == "container")
@@ -187,9 +199,8 @@ def _record(*, run_id, request, task: TaskSpec, tui: TuiSpec, model, endpoint, i
     notes = scorer_notes(facts, axes, own_state_patterns=tui.own_state)
     reports = [TokenReport(source="proxy", prompt_tokens=sum(c.prompt_tokens for c in calls),
                            completion_tokens=sum(c.completion_tokens for c in calls))]
-    parser = PARSERS.get(tui.token_parser or "")
-    if parser and (own := parser(agent.stdout + agent.stderr)):
-        reports.append(own)
+    if own_report is not None:
+        reports.append(own_report)
     if agent.timed_out:
         notes.insert(0, "This run timed out — the agent ran but never finished within the harness limit.")
     if endpoint is None:

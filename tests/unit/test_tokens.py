@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from cab_check.tokens import PARSERS, parse_aider_tokens, parse_count
+from cab_check.tokens import tui_report
+from cab_check.tokens.aider import parse_aider_tokens, parse_count
 
 
 def test_abbreviated_counts_are_inexact():
@@ -74,5 +75,7 @@ def test_parse_count():
     assert parse_count("1.5M") == (1_500_000, False)
 
 
-def test_registry_names_aider():
-    assert PARSERS["aider"] is parse_aider_tokens
+def test_tui_report_finds_the_parser_named_in_tui_toml(tmp_path):
+    report = tui_report("aider", "Tokens: 1.5k sent, 691 received.", tmp_path)
+    assert (report.prompt_tokens, report.completion_tokens, report.source) == (1500, 691, "TUI stdout")
+    assert tui_report(None, "Tokens: 1.5k sent, 691 received.", tmp_path) is None

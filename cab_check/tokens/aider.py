@@ -1,9 +1,9 @@
-"""Parsers of the token totals a TUI prints about itself, for comparison with the proxy's canonical counts."""
+"""aider's own token lines, from what it prints."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from pathlib import Path
 
 from cab_check.models import TokenReport
 
@@ -53,6 +53,5 @@ def parse_aider_tokens(text: str) -> TokenReport | None:
     return TokenReport(source="TUI stdout", prompt_tokens=prompt, completion_tokens=completion, exact=exact)
 
 
-PARSERS: dict[str, Callable[[str], TokenReport | None]] = {
-    "aider": parse_aider_tokens,
-}
+def parse(output: str, out_dir: Path) -> TokenReport | None:
+    return parse_aider_tokens(output)
