@@ -20,8 +20,12 @@ def test_tasks_and_tuis_list_one_line_each(capsys):
     assert any(line.startswith("polyglot/rust-error-handling ") for line in lines)
     assert len(lines) >= 3
     assert main(["tuis"]) == 0
-    (line,) = [line for line in capsys.readouterr().out.splitlines() if line.startswith("aider ")]
-    assert "0.86.2" in line
+    lines = capsys.readouterr().out.splitlines()
+    (aider,) = [line for line in lines if line.startswith("aider ")]
+    assert "0.86.2" in aider and "built by cab-check" in aider
+    for name in ("goose", "crush", "plandex"):
+        (line,) = [line for line in lines if line.startswith(f"{name} ")]
+        assert "needs an image you provide" in line
 
 
 @pytest.mark.parametrize(
@@ -33,6 +37,7 @@ def test_tasks_and_tuis_list_one_line_each(capsys):
         (["check", "--endpoint", "localhost:8000", "--model", "m"], "is not an http(s) URL"),
         (["check", "--endpoint", "http://127.0.0.1:9/v1"], "needs a model"),
         (["check", "--timeout", "0"], "--timeout 0 is out of range"),
+        (["check", "--tui", "goose"], "goose has no image cab-check can build"),
         (["check", "--endpoint", "http://127.0.0.1:9/v1", "--model", "m", "--key-env", "CAB_UNSET_VAR_FOR_TEST"],
          "CAB_UNSET_VAR_FOR_TEST: that environment variable is not set"),
     ],

@@ -1,0 +1,59 @@
+"""Every TUI cab-check can build runs a whole cell for real: its image, its CLI, the proxy, the grader.
+
+The reference model answers through the CLI's own edit or tool protocol, so a pass means the CLI really
+applied the fix from what the model said."""
+
+from __future__ import annotations
+
+import io
+import json
+import secrets
+import subprocess
+import sys
+
+import pytest
+
+from cab_check.catalog import shipped_tuis
+from cab_check.docker_backend import DockerBackend
+from cab_check.models import CellRequest
+from cab_check.run import run_cell
+from cab_check.settings import find_ca_bundle
+
+BUILDABLE = sorted(name for name, tui in shipped_tuis().items() if tui.buildable)
+
+
+@pytest.mark.parametrize("tui", BUILDABLE)
+def test_tui_passes_the_reference_cell(tui, isolated_history, leftovers):
+    result = run_cell(CellRequest(tui=tui, task="polyglot/rust-error-handling"))
+
+    assert result.axes["pass_rate"]["pass"] == 1, (result.axes["pass_rate"], result.notes)
+    assert result.model_calls and all(call.status == 200 for call in result.model_calls)
+    assert result.axes["tokens"]["total_tokens"] > 0
+    assert result.token_reports[0].source == "proxy" and result.token_reports[0].prompt_tokens > 0
+    assert "src/lib.rs" in result.axes["blast_radius"]["modified"]
+    assert leftovers(result.run_id) == []
+
+
+def test_any_tui_runs_from_an_image_the_user_brings(docker_client, isolated_history, leftovers):
+    """--image: a user's own image (here: aider on top of ours, under another name) runs the cell unchanged."""
+    aider = shipped_tuis()["aider"]
+    base = DockerBackend("image-test").ensure_image("aider", aider.root, find_ca_bundle(), lambda _: None)
+    ref = f"cab-test/users-aider:{secrets.token_hex(4)}"
+    dockerfile = f"FROM {base.tag}\nLABEL org.example.built-by=the-user\n".encode()
+    docker_client.images.build(fileobj=io.BytesIO(dockerfile), tag=ref, rm=True)
+    try:
+        done = subprocess.run([sys.executable, "-m", "cab_check", "check", "--image", ref, "--json"],
+                              capture_output=True, text=True, timeout=1200)
+        assert done.returncode == 0, done.stderr[-3000:]
+        result = json.loads(done.stdout)
+        assert result["container_image"] == ref
+        assert result["image_digest"] == docker_client.images.get(ref).id
+        assert result["axes"]["pass_rate"]["pass"] == 1
+        assert leftovers(result["run_id"]) == []
+
+        missing = subprocess.run([sys.executable, "-m", "cab_check", "check", "--image", ref + "-gone"],
+                                 capture_output=True, text=True, timeout=300)
+        assert missing.returncode == 2
+        assert "There is no image" in missing.stderr
+    finally:
+        docker_client.images.remove(ref, force=True)
