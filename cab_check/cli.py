@@ -41,7 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--json", action="store_true", help="print the full cell result as JSON on stdout")
 
     commands.add_parser("tasks", help="list the tasks")
-    commands.add_parser("tuis", help="list the coding-agent CLIs")
+    tuis = commands.add_parser("tuis", help="list the coding-agent CLIs")
+    tuis.add_argument("--markdown", action="store_true", help="print the table README.md carries")
     show = commands.add_parser("show", help="show a stored result")
     show.add_argument("run_id")
     show.add_argument("--json", action="store_true")
@@ -133,6 +134,11 @@ def _tasks(args: argparse.Namespace) -> int:
 def _tuis(args: argparse.Namespace) -> int:
     from cab_check.catalog import shipped_tuis
 
+    if args.markdown:
+        from cab_check.report.tui_table import tui_table
+
+        print(tui_table(shipped_tuis()), end="")
+        return EXIT_PASSED
     for name, tui in shipped_tuis().items():
         needs = [n for n, on in (("tool calls", tui.needs.tool_calls), ("streaming", tui.needs.streaming)) if on]
         wire = {"chat": "chat completions", "responses": "Responses API", "anthropic": "Anthropic Messages"}

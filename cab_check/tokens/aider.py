@@ -16,6 +16,7 @@ from cab_check.models import TokenReport
 # "sent" already includes the cache-write tokens (aider adds them when the provider reports them separately),
 # and cache hits are either inside prompt_tokens (DeepSeek) or reported apart (Anthropic); aider shows them only
 # as a breakdown, so prompt_tokens here is "sent" alone — adding cache numbers would double count.
+SOURCE = "TUI stdout"
 _NUM = r"\d[\d,]*(?:\.\d+)?[kKmM]?"
 _AIDER_LINE = re.compile(
     rf"Tokens: (?P<sent>{_NUM}) sent"
@@ -50,7 +51,7 @@ def parse_aider_tokens(text: str) -> TokenReport | None:
         exact = exact and sent_exact and received_exact
     if not found:
         return None
-    return TokenReport(source="TUI stdout", prompt_tokens=prompt, completion_tokens=completion, exact=exact)
+    return TokenReport(source=SOURCE, prompt_tokens=prompt, completion_tokens=completion, exact=exact)
 
 
 def parse(output: str, out_dir: Path) -> TokenReport | None:
