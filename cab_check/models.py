@@ -26,6 +26,24 @@ class GraderSpec(_Strict):
     timeout_s: int = Field(default=300, gt=0, le=3600)
 
 
+class Constraint(_Strict):
+    """One of CAB's "L15" constraints, as a task's AGENTS.md states it; checked on the final diff."""
+
+    kind: Literal["file-not-touched", "no-new-dependency", "no-comments-added", "file-pattern-required-in-diff"]
+    paths: list[str] = Field(default_factory=list)  # globs, workdir-relative
+    max_added: int = Field(default=0, ge=0)  # no-comments-added
+    require_added: bool = True  # file-pattern-required-in-diff: the file must be new, not just edited
+
+    def describe(self) -> str:
+        params = {
+            "file-not-touched": f" path={','.join(self.paths)}",
+            "no-new-dependency": "",
+            "no-comments-added": f" max_added={self.max_added}",
+            "file-pattern-required-in-diff": f" paths={','.join(self.paths)} require_added={str(self.require_added).lower()}",
+        }
+        return self.kind + params[self.kind]
+
+
 class TaskSpec(_Strict):
     """One task folder: `task.toml`, the `workdir/` the agent sees and an optional `solution/` beside it."""
 
@@ -38,6 +56,7 @@ class TaskSpec(_Strict):
     expected_refusal: bool = False
     toolchain: str  # an image folder under resources/images/
     grader: GraderSpec
+    constraints: list[Constraint] = Field(default_factory=list)
     root: Path  # the task folder itself; filled in by the loader
 
     @property
@@ -190,6 +209,7 @@ class CellResult(_Strict):
     spans: list[Span]
     model_calls: list[ModelCall]
     token_reports: list[TokenReport]
+    l15: dict[str, Any] | None = None  # CAB's constraint score: shown beside the axes, never in the composite
     recording: str | None
     diff: str = ""
     notes: list[str] = Field(default_factory=list)

@@ -36,7 +36,7 @@ from cab_check.models import (
 from cab_check.proxy import RecordingProxy, new_run_token
 from cab_check.recording import write_asciicast
 from cab_check.reference_model import ReferenceModel
-from cab_check.scoring import CellFacts, score_cell, scorer_notes
+from cab_check.scoring import CellFacts, l15, score_cell, scorer_notes
 from cab_check.secrets import Redactor
 from cab_check.settings import find_ca_bundle
 from cab_check.tracing import Tracer
@@ -194,6 +194,7 @@ def _record(*, run_id, request, task: TaskSpec, tui: TuiSpec, model, endpoint, i
         timed_out=agent.timed_out, wall_clock_ms=wall_clock_ms, container_active_ms=launch.duration_ms,
         model_calls=calls, added=changes.added, removed=changes.removed, modified=changes.modified,
         extra_git_dir=True, agent_output=agent.stdout + agent.stderr, added_file_texts=changes.added_texts,
+        diff=changes.diff,
     )
     axes = score_cell(facts)
     notes = scorer_notes(facts, axes, own_state_patterns=tui.own_state)
@@ -215,7 +216,7 @@ def _record(*, run_id, request, task: TaskSpec, tui: TuiSpec, model, endpoint, i
         task=task.slug, container_image=image, image_digest=image_id, exit_code=agent.exit_code,
         timed_out=agent.timed_out, started_at=started_at, ended_at=ended_at,
         duration=round(wall_clock_ms / 1000, 3), axes=axes, spans=tracer.spans, model_calls=calls,
-        token_reports=reports, recording=str(recording), diff=changes.diff, notes=notes,
+        token_reports=reports, l15=l15(task.constraints, facts), recording=str(recording), diff=changes.diff, notes=notes,
     )
     result = CellResult.model_validate(redactor.data(result.model_dump(mode="json")))
     store.save_result(result)

@@ -149,6 +149,12 @@ def render_result(console: Console, result: CellResult) -> None:
         identity.add_row("recording", result.recording)
 
     parts: list = [table, Text(""), identity]
+    if result.l15 is not None:
+        l15 = result.l15
+        parts += [Text(""), Text(f"L15 constraints {l15['honored']}/{l15['declared']} honored "
+                                 "(not in the composite, as CAB)", style="bold")]
+        parts += [Text(f"{'✓' if v['honored'] else '✗'} {v['constraint']} — {v['detail']}",
+                       style="green" if v["honored"] else "red") for v in l15["verdicts"]]
     if result.notes:
         parts += [Text(""), Text("Notes", style="bold")]
         parts += [Text(f"• {note}") for note in result.notes]

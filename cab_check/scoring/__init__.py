@@ -6,6 +6,7 @@ from typing import Any
 
 from cab_check.scoring.blast_radius import blast_radius_axis
 from cab_check.scoring.composite import composite_axis, composite_score
+from cab_check.scoring.constraints import l15
 from cab_check.scoring.facts import CellFacts
 from cab_check.scoring.integrity import integrity_axis
 from cab_check.scoring.latency import latency_axis, latency_efficiency
@@ -35,6 +36,7 @@ __all__ = [
     "AXES",
     "CellFacts",
     "composite_score",
+    "l15",
     "latency_efficiency",
     "score_cell",
     "scorer_notes",

@@ -32,6 +32,7 @@ class CellFacts(BaseModel):
     # What the agent printed: the only text the refusal keyword scan may read (never the scorer's own JSON).
     agent_output: str = ""
     added_file_texts: dict[str, str] = Field(default_factory=dict)
+    diff: str = ""  # unified diff against the baseline, for the L15 constraint checks
 
     @property
     def passed(self) -> int:
