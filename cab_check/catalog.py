@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import difflib
+import os
 import tomllib
 from importlib import resources as importlib_resources
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from pydantic import ValidationError
 
@@ -32,6 +33,11 @@ def image_dir(toolchain: str) -> Path:
     return resources_root() / "images" / toolchain
 
 
+def base_dir(name: str) -> Path:
+    """The images TUI images build on (`# cab-base: NAME`): never a task's toolchain."""
+    return resources_root() / "bases" / name
+
+
 def _read_toml(path: Path, what: type[Exception]) -> dict:
     try:
         return tomllib.loads(path.read_text(encoding="utf-8"))
@@ -39,24 +45,63 @@ def _read_toml(path: Path, what: type[Exception]) -> dict:
         raise what(f"{path} could not be read as TOML: {exc}.") from None
 
 
-def _first_problem(exc: ValidationError) -> str:
-    err = exc.errors()[0]
+def _describe(err: dict) -> str:
     field = ".".join(str(p) for p in err["loc"]) or "(file)"
     return f"field '{field}': {err['msg']}"
 
 
-def load_task(folder: Path) -> TaskSpec:
-    """Reads one task folder; any problem is a TaskInvalid naming the file and field."""
+def _first_problem(exc: ValidationError) -> str:
+    return _describe(exc.errors()[0])
+
+
+def _escaping_links(folder: Path) -> list[str]:
+    """Symlinks that lead out of the task folder: copying the workdir would pull host files into it."""
+    root = folder.resolve()
+    problems = []
+    for path in sorted(folder.rglob("*")):
+        if path.is_symlink() and not (path.parent / os.readlink(path)).resolve().is_relative_to(root):
+            problems.append(f"{path}: a symlink pointing outside the task folder; put the file itself there.")
+    return problems
+
+
+def _inside(relative: str) -> bool:
+    path = PurePosixPath(relative)
+    return not path.is_absolute() and ".." not in path.parts
+
+
+def inspect_task(folder: Path) -> tuple[TaskSpec | None, list[str]]:
+    """Every problem with a task folder, each naming its file and field; the task too when there are none."""
     path = folder / TASK_FILE
-    data = _read_toml(path, TaskInvalid)
+    if not path.is_file():
+        return None, [f"{folder}: there is no {TASK_FILE}; `cab task new` scaffolds a task folder."]
+    try:
+        data = _read_toml(path, TaskInvalid)
+    except TaskInvalid as exc:
+        return None, [str(exc)]
+    data.setdefault("slug", f"user/{folder.name}")
+    problems = _escaping_links(folder)
+    if not (folder / "workdir").is_dir():
+        problems.append(f"{folder}: the task has no workdir/ folder for the agent.")
     try:
         task = TaskSpec(**data, root=folder)
     except ValidationError as exc:
-        raise TaskInvalid(f"{path}: {_first_problem(exc)}.") from None
-    if not task.workdir.is_dir():
-        raise TaskInvalid(f"{folder}: the task has no workdir/ folder for the agent.")
+        return None, [f"{path}: {_describe(err)}." for err in exc.errors()] + problems
     if not image_dir(task.toolchain).joinpath("Dockerfile").is_file():
-        raise TaskInvalid(f"{path}: field 'toolchain': no toolchain image named '{task.toolchain}'.")
+        known = ", ".join(sorted(p.name for p in (resources_root() / "images").iterdir()))
+        problems.append(f"{path}: field 'toolchain': no toolchain image named '{task.toolchain}' (there are: {known}).")
+    for relative in task.ground_truth_files:
+        if not _inside(relative):
+            problems.append(f"{path}: field 'ground_truth_files': '{relative}' must be a path inside the workdir.")
+    return (None if problems else task), problems
+
+
+def load_task(folder: Path) -> TaskSpec:
+    """Reads one task folder; its first problem is a TaskInvalid naming the file and field."""
+    task, problems = inspect_task(folder)
+    if problems:
+        more = f" ({len(problems) - 1} more: run `cab task validate {folder}`)" if len(problems) > 1 else ""
+        raise TaskInvalid(problems[0].rstrip(".") + more + ".")
+    assert task is not None
     return task
 
 
@@ -68,11 +113,15 @@ def shipped_tasks() -> dict[str, TaskSpec]:
     return tasks
 
 
-def get_task(slug: str) -> TaskSpec:
+def get_task(ref: str) -> TaskSpec:
+    """A shipped task by slug, or a task folder of the user's by path."""
     tasks = shipped_tasks()
-    if slug in tasks:
-        return tasks[slug]
-    raise UnknownTask(_unknown("task", slug, tasks, "cab tasks"))
+    if ref in tasks:
+        return tasks[ref]
+    folder = Path(ref).expanduser()
+    if folder.is_dir():
+        return load_task(folder.resolve())
+    raise UnknownTask(_unknown("task", ref, tasks, "cab tasks"))
 
 
 def load_tui(folder: Path) -> TuiSpec:

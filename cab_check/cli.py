@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import signal
 import sys
 
 from cab_check import __version__
-from cab_check.errors import EXIT_FAILED, EXIT_PASSED, BadInput, CabError
+from cab_check.errors import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_PASSED, BadInput, CabError
 
 EXIT_CANCELLED = 130
 
@@ -43,6 +44,13 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("tasks", help="list the tasks")
     tuis = commands.add_parser("tuis", help="list the coding-agent CLIs")
     tuis.add_argument("--markdown", action="store_true", help="print the table README.md carries")
+    task = commands.add_parser("task", help="work with task folders of your own")
+    task_commands = task.add_subparsers(dest="task_command", metavar="ACTION", required=True)
+    validate = task_commands.add_parser("validate", help="check a task folder, grading it in its toolchain image")
+    validate.add_argument("path", metavar="PATH")
+    validate.add_argument("--no-grade", action="store_true", help="check the files only, without Docker")
+    new = task_commands.add_parser("new", help="scaffold a task folder (a small Python example to edit)")
+    new.add_argument("path", metavar="PATH")
     show = commands.add_parser("show", help="show a stored result")
     show.add_argument("run_id")
     show.add_argument("--json", action="store_true")
@@ -131,6 +139,34 @@ def _tasks(args: argparse.Namespace) -> int:
     return EXIT_PASSED
 
 
+def _task(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from cab_check import catalog
+
+    folder = Path(args.path).expanduser()
+    if args.task_command == "new":
+        if folder.exists():
+            raise BadInput(f"{folder} already exists; give a new folder name so nothing of yours is overwritten.")
+        shutil.copytree(catalog.resources_root() / "scaffold" / "python", folder)
+        print(f"Created {folder}. Edit task.toml and workdir/, then run: cab task validate {folder}")
+        return EXIT_PASSED
+
+    if not folder.is_dir():
+        raise BadInput(f"{folder} is not a folder: give the path of a task folder (one with a task.toml).")
+    task, problems = catalog.inspect_task(folder.resolve())
+    if task is not None and not args.no_grade:
+        from cab_check.task_check import grade_variants
+
+        problems = grade_variants(task, progress=lambda line: print(f"  {line}", file=sys.stderr))
+    for problem in problems:
+        print(f"✗ {problem}")
+    if problems:
+        return EXIT_BAD_INPUT
+    print(f"✓ {folder}: valid" + ("" if args.no_grade else ", fails as shipped and passes with its reference"))
+    return EXIT_PASSED
+
+
 def _tuis(args: argparse.Namespace) -> int:
     from cab_check.catalog import shipped_tuis
 
@@ -185,7 +221,7 @@ def _cleanup(args: argparse.Namespace) -> int:
     return EXIT_PASSED
 
 
-COMMANDS = {"check": _check, "tasks": _tasks, "tuis": _tuis, "show": _show, "history": _history,
+COMMANDS = {"check": _check, "tasks": _tasks, "task": _task, "tuis": _tuis, "show": _show, "history": _history,
             "cleanup": _cleanup}
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ import docker
 import docker.errors
 import requests.exceptions
 
-from cab_check.catalog import image_dir
+from cab_check.catalog import base_dir
 from cab_check.errors import BadInput, DockerUnavailable, EnvironmentProblem, ImageBuildFailed
 
 LABEL_RUN = "cab-check.run"
@@ -120,7 +120,7 @@ class DockerBackend:
     ) -> ImageRef:
         buildargs = {}
         if base := declared_base(folder):
-            buildargs["BASE"] = self.ensure_image(base, image_dir(base), ca_bundle, progress).tag
+            buildargs["BASE"] = self.ensure_image(base, base_dir(base), ca_bundle, progress).tag
         tag = f"{IMAGE_REPO}/{name}:{inputs_hash(folder, buildargs.get('BASE'))}"
         try:
             return ImageRef(tag, self.client.images.get(tag).id, built=False)

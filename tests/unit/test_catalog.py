@@ -81,3 +81,35 @@ def test_aider_is_pinned_as_cab_pins_it():
     assert aider.version == "0.86.2"
     assert "aider-chat==0.86.2" in (aider.root / "Dockerfile").read_text()
     assert not aider.needs.tool_calls
+
+
+def test_a_symlink_out_of_the_task_folder_is_refused(tmp_path):
+    folder = copy_task(tmp_path)
+    (folder / "workdir" / "secrets").symlink_to("/etc/passwd")
+    with pytest.raises(TaskInvalid, match="workdir/secrets: a symlink pointing outside the task folder"):
+        catalog.load_task(folder)
+
+
+def test_a_ground_truth_path_must_stay_in_the_workdir(tmp_path):
+    folder = copy_task(tmp_path)
+    text = (folder / "task.toml").read_text().replace('["src/lib.rs"]', '["../../etc/passwd"]')
+    (folder / "task.toml").write_text(text)
+    with pytest.raises(TaskInvalid, match="'../../etc/passwd' must be a path inside the workdir"):
+        catalog.load_task(folder)
+
+
+def test_validate_reports_every_problem_with_its_file(tmp_path):
+    folder = copy_task(tmp_path)
+    (folder / "task.toml").write_text('prompt = ""\nlanguage = "rust"\ntoolchain = "rust"\n')
+    task, problems = catalog.inspect_task(folder)
+    assert task is None
+    assert any("field 'prompt'" in p for p in problems) and any("field 'grader'" in p for p in problems)
+    assert all(str(folder / "task.toml") in p for p in problems)
+
+
+def test_a_task_folder_by_path_runs_under_a_user_slug(tmp_path):
+    folder = copy_task(tmp_path)
+    text = (folder / "task.toml").read_text()
+    (folder / "task.toml").write_text("\n".join(l for l in text.splitlines() if not l.startswith("slug")))
+    task = catalog.get_task(str(folder))
+    assert task.slug == "user/task" and task.root == folder.resolve()

@@ -49,3 +49,19 @@ def test_bad_input_is_one_sentence_and_exit_2(argv, message, capsys, monkeypatch
     assert message in " ".join(err.split())
     assert "Traceback" not in err
     assert not (isolated_history / "runs").exists()  # nothing half-written
+
+
+def test_task_new_never_overwrites_a_folder(tmp_path, capsys):
+    existing = tmp_path / "mine"
+    existing.mkdir()
+    (existing / "notes.txt").write_text("keep me")
+    assert main(["task", "new", str(existing)]) == 2
+    assert "already exists" in capsys.readouterr().err
+    assert (existing / "notes.txt").read_text() == "keep me"
+
+
+def test_task_new_scaffolds_a_folder_that_validates(tmp_path, capsys):
+    folder = tmp_path / "my-task"
+    assert main(["task", "new", str(folder)]) == 0
+    assert main(["task", "validate", str(folder), "--no-grade"]) == 0
+    assert "valid" in capsys.readouterr().out
