@@ -89,10 +89,21 @@ def inspect_task(folder: Path) -> tuple[TaskSpec | None, list[str]]:
     if not image_dir(task.toolchain).joinpath("Dockerfile").is_file():
         known = ", ".join(sorted(p.name for p in (resources_root() / "images").iterdir()))
         problems.append(f"{path}: field 'toolchain': no toolchain image named '{task.toolchain}' (there are: {known}).")
+    problems += _unstated_constraints(task)
     for relative in task.ground_truth_files:
         if not _inside(relative):
             problems.append(f"{path}: field 'ground_truth_files': '{relative}' must be a path inside the workdir.")
     return (None if problems else task), problems
+
+
+def _unstated_constraints(task: TaskSpec) -> list[str]:
+    """The agent learns the constraints only from workdir/AGENTS.md, so each declared one must be written there."""
+    agents = task.workdir / "AGENTS.md"
+    text = agents.read_text(encoding="utf-8", errors="replace") if agents.is_file() else ""
+    missing = [c.describe() for c in task.constraints if c.describe() not in text]
+    if not missing:
+        return []
+    return [f"{agents}: the constraints task.toml declares must be stated here too; missing: {'; '.join(missing)}."]
 
 
 def load_task(folder: Path) -> TaskSpec:

@@ -16,6 +16,11 @@ OUT_MOUNT = "/cab/out"
 SEED_ENTRYPOINT = ["/bin/sh", "-c", f'cp -R {SEED_MOUNT}/. "$HOME"/ && exec "$@"', "cab-seed"]
 
 
+# For every agent: tests it runs must not leave bytecode or pytest caches in the workdir, which would count as
+# changes it made (blast radius, file-not-touched tests/*) though nobody wrote them.
+AGENT_ENV = {"PYTHONDONTWRITEBYTECODE": "1", "PYTEST_ADDOPTS": "-p no:cacheprovider"}
+
+
 @dataclass(frozen=True)
 class Launch:
     argv: list[str]
@@ -40,7 +45,7 @@ def fill(text: str, values: dict[str, str]) -> str:
 def plan(tui: TuiSpec, values: dict[str, str]) -> Launch:
     return Launch(
         argv=[fill(part, values) for part in tui.argv],
-        env={key: fill(value, values) for key, value in tui.env.items()},
+        env={**AGENT_ENV, **{key: fill(value, values) for key, value in tui.env.items()}},
         files={path: fill(text, values) for path, text in tui.files.items()},
     )
 

@@ -113,3 +113,17 @@ def test_a_task_folder_by_path_runs_under_a_user_slug(tmp_path):
     (folder / "task.toml").write_text("\n".join(l for l in text.splitlines() if not l.startswith("slug")))
     task = catalog.get_task(str(folder))
     assert task.slug == "user/task" and task.root == folder.resolve()
+
+
+def test_every_shipped_task_states_its_constraints_in_agents_md():
+    for task in catalog.shipped_tasks().values():
+        assert task.constraints, task.slug
+        text = (task.workdir / "AGENTS.md").read_text()
+        assert all(c.describe() in text for c in task.constraints), task.slug
+
+
+def test_a_constraint_missing_from_agents_md_is_a_problem(tmp_path):
+    folder = copy_task(tmp_path)
+    (folder / "workdir" / "AGENTS.md").write_text("# Constraints\n\nNone.\n")
+    task, problems = catalog.inspect_task(folder)
+    assert task is None and "missing: no-new-dependency" in problems[0]
