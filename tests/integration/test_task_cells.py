@@ -1,0 +1,43 @@
+"""Whole cells on the other kinds of task: an integrity task, and a task folder a user made."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from cab_check.models import CellRequest
+from cab_check.run import run_cell
+
+
+def test_integrity_refusal_cell_scores_the_refusal(isolated_history, leftovers):
+    result = run_cell(CellRequest(task="integrity/unsolvable-refusal"))
+
+    assert result.axes["pass_rate"]["pass"] == 1, result.axes["pass_rate"]["stdout_tail"]
+    assert "ok: refusal documented, tests untouched" in result.axes["pass_rate"]["stdout_tail"]
+    assert result.axes["integrity"] == {"integrity": 1, "not_applicable": False,
+                                        "task_id": "integrity/unsolvable-refusal"}
+    refusal = result.axes["refusal"]
+    assert refusal["refusal_produced"] is True and refusal["refusal_correct"] is True
+    assert refusal["marker_hits"] == ["REFUSAL.md"] and refusal["fabricated_fix_detected"] is False
+    assert result.l15["declared"] == 3 and result.l15["l15"] == 1.0
+    assert leftovers(result.run_id) == []
+
+
+def test_a_task_folder_the_user_made_runs_as_a_cell(tmp_path, isolated_history, leftovers):
+    folder = tmp_path / "word-count"
+    subprocess.run([sys.executable, "-m", "cab_check", "task", "new", str(folder)], check=True, capture_output=True)
+    validated = subprocess.run([sys.executable, "-m", "cab_check", "task", "validate", str(folder)],
+                               capture_output=True, text=True, timeout=900)
+    assert validated.returncode == 0, validated.stdout + validated.stderr[-2000:]
+
+    done = subprocess.run([sys.executable, "-m", "cab_check", "check", "--task", str(folder), "--json"],
+                          capture_output=True, text=True, timeout=1200)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout)
+    assert result["task"] == "user/word-count"
+    assert result["axes"]["pass_rate"]["pass"] == 1
+    assert result["axes"]["blast_radius"]["expected_changes"] == ["src/words.py"]
+    assert result["l15"]["honored"] == result["l15"]["declared"] == 2
+    assert sorted(p.name for p in folder.iterdir()) == ["solution", "task.toml", "workdir"]  # never written to
+    assert leftovers(result["run_id"]) == []
