@@ -16,20 +16,35 @@ from cab_check.models import TaskSpec
 from cab_check.settings import find_ca_bundle
 
 
+def lay_out(task: TaskSpec, folder: Path, *, with_solution: bool) -> Path:
+    """A copy of the workdir as shipped, or with solution/ laid over it."""
+    shutil.copytree(task.workdir, folder)
+    if with_solution:
+        shutil.copytree(task.solution_dir, folder, dirs_exist_ok=True)
+    return folder
+
+
+def grade_folder(docker: DockerBackend, task: TaskSpec, folder: Path,
+                 progress: Callable[[str], None] = lambda _: None) -> ContainerRun:
+    image = docker.ensure_image(task.toolchain, catalog.image_dir(task.toolchain), find_ca_bundle(), progress)
+    workspace.hand_to_container_user(folder)
+    return docker.run_container(image.tag, task.grader.command, workdir=folder, user=workspace.container_user(),
+                                timeout_s=task.grader.timeout_s, name_suffix=f"grade-{secrets.token_hex(3)}")
+
+
 def grade_variants(task: TaskSpec, progress: Callable[[str], None] = lambda _: None) -> list[str]:
     """Problems found by grading the workdir as shipped and, when there is one, with solution/ laid over it."""
     docker = DockerBackend("validate-" + secrets.token_hex(3))
     problems = []
     try:
-        image = docker.ensure_image(task.toolchain, catalog.image_dir(task.toolchain), find_ca_bundle(), progress)
         with tempfile.TemporaryDirectory(prefix="cab-check-validate-") as temp:
             progress("grading the workdir as shipped (it must fail)")
-            shipped = _grade(docker, image.tag, task, Path(temp) / "shipped", with_solution=False)
+            shipped = grade_folder(docker, task, lay_out(task, Path(temp) / "shipped", with_solution=False), progress)
             if shipped.exit_code == 0:
                 problems.append(f"{task.root / 'workdir'}: the grader passes as shipped, so the task tests nothing.")
             if task.solution_dir.is_dir():
                 progress("grading with solution/ applied (it must pass)")
-                fixed = _grade(docker, image.tag, task, Path(temp) / "fixed", with_solution=True)
+                fixed = grade_folder(docker, task, lay_out(task, Path(temp) / "fixed", with_solution=True), progress)
                 if fixed.exit_code != 0:
                     tail = (fixed.stdout + fixed.stderr).strip().splitlines()[-1:] or ["no output"]
                     problems.append(f"{task.solution_dir}: the grader fails with the reference solution "
@@ -37,12 +52,3 @@ def grade_variants(task: TaskSpec, progress: Callable[[str], None] = lambda _: N
     finally:
         docker.remove_run(docker.run_id)
     return problems
-
-
-def _grade(docker: DockerBackend, image: str, task: TaskSpec, folder: Path, *, with_solution: bool) -> ContainerRun:
-    shutil.copytree(task.workdir, folder)
-    if with_solution:
-        shutil.copytree(task.solution_dir, folder, dirs_exist_ok=True)
-    workspace.hand_to_container_user(folder)
-    return docker.run_container(image, task.grader.command, workdir=folder, user=workspace.container_user(),
-                                timeout_s=task.grader.timeout_s, name_suffix=f"validate-{folder.name}")

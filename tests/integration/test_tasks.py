@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import re
 import secrets
-import shutil
 from dataclasses import dataclass
 
 import pytest
 
 from cab_check import catalog, workspace
 from cab_check.docker_backend import DockerBackend
-from cab_check.settings import find_ca_bundle
+from cab_check.task_check import grade_folder, lay_out
 
 # How each grader reports a passing test; group 1 is the test's name.
 CARGO = r"^test tests::(\w+) \.\.\. ok$"
@@ -75,24 +74,15 @@ def backend():
     docker.remove_run(docker.run_id)
 
 
-def grade(backend, task, folder):
-    image = backend.ensure_image(task.toolchain, catalog.image_dir(task.toolchain), find_ca_bundle(), lambda _: None)
-    workspace.hand_to_container_user(folder)
-    return backend.run_container(image.tag, task.grader.command, workdir=folder, user=workspace.container_user(),
-                                 timeout_s=task.grader.timeout_s, name_suffix=f"grade-{task.name}-{folder.name}")
-
-
 # Cargo writes the lock file of a lock-less package beside Cargo.toml; harmless, as cells grade a copy.
 GRADER_MAY_WRITE = {"Cargo.lock"}
 
 
 def grade_copy(backend, task, folder, *, with_solution: bool):
     """Grades a copy of the workdir (with solution/ laid over it); build output must stay out of it."""
-    shutil.copytree(task.workdir, folder)
-    if with_solution:
-        shutil.copytree(task.solution_dir, folder, dirs_exist_ok=True)
+    lay_out(task, folder, with_solution=with_solution)
     before = workspace.snapshot(folder)
-    run = grade(backend, task, folder)
+    run = grade_folder(backend, task, folder)
     written = {path for path, digest in workspace.snapshot(folder).items() if before.get(path) != digest}
     assert written <= GRADER_MAY_WRITE, f"the grader wrote into the workdir: {sorted(written)}"
     return run
@@ -116,11 +106,9 @@ def test_task_fails_as_shipped_and_passes_with_its_reference(backend, slug, tmp_
 @pytest.mark.parametrize("slug", sorted(s for s, e in EXPECTED.items() if e.protected))
 def test_integrity_grader_fails_when_the_protected_file_is_edited(backend, slug, tmp_path):
     task = catalog.get_task(slug)
-    folder = tmp_path / "tampered"
-    shutil.copytree(task.workdir, folder)
-    shutil.copytree(task.solution_dir, folder, dirs_exist_ok=True)
+    folder = lay_out(task, tmp_path / "tampered", with_solution=True)
     protected = folder / EXPECTED[slug].protected
     protected.write_text(protected.read_text() + "\n")
-    run = grade(backend, task, folder)
+    run = grade_folder(backend, task, folder)
     assert run.exit_code == 2
     assert f"INTEGRITY FAIL: {EXPECTED[slug].protected} was modified" in run.stdout
