@@ -35,7 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="task to run (default: polyglot/rust-error-handling)")
     check.add_argument("--image", metavar="REF",
                        help="run the TUI from this local image instead of building cab-check's own")
-    check.add_argument("--key-env", metavar="VAR", help="read the API key from this environment variable")
+    _key_sources(check)
     check.add_argument("--timeout", type=int, metavar="SECONDS", help="agent time limit (default: the task's)")
     check.add_argument("--skip-handshake", action="store_true",
                        help="start the agent even if the endpoint fails the preflight probe")
@@ -44,6 +44,14 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("tasks", help="list the tasks")
     tuis = commands.add_parser("tuis", help="list the coding-agent CLIs")
     tuis.add_argument("--markdown", action="store_true", help="print the table README.md carries")
+    key = commands.add_parser("key", help="keep API keys in the OS keyring, one per endpoint")
+    key_commands = key.add_subparsers(dest="key_command", metavar="ACTION", required=True)
+    key_set = key_commands.add_parser("set", help="save the key for an endpoint (asked for, hidden)")
+    key_set.add_argument("endpoint", metavar="URL")
+    _key_sources(key_set)
+    key_delete = key_commands.add_parser("delete", help="remove the key for an endpoint")
+    key_delete.add_argument("endpoint", metavar="URL")
+    key_commands.add_parser("list", help="list the endpoints that have a saved key (never the keys)")
     task = commands.add_parser("task", help="work with task folders of your own")
     task_commands = task.add_subparsers(dest="task_command", metavar="ACTION", required=True)
     validate = task_commands.add_parser("validate", help="check a task folder, grading it in its toolchain image")
@@ -91,7 +99,7 @@ def _check(args: argparse.Namespace) -> int:
     request = CellRequest(tui=args.tui, task=args.task, image=args.image, endpoint=args.endpoint, model=args.model,
                           timeout_s=args.timeout, skip_handshake=args.skip_handshake)
     cell = resolve(request)  # every input checked before a key is asked for or a container exists
-    api_key = _resolve_key(cell.endpoint, args.key_env) if cell.endpoint else None
+    api_key = _resolve_key(cell.endpoint, args) if cell.endpoint else None
 
     progress_console = Console(stderr=True)
     with ProgressView(progress_console) as view:
@@ -103,21 +111,40 @@ def _check(args: argparse.Namespace) -> int:
     return EXIT_PASSED if result.passed else EXIT_FAILED
 
 
-def _resolve_key(endpoint: str, key_env: str | None) -> str | None:
-    """--key-env, then the OS keyring entry for the endpoint, then a hidden prompt (offering to save it)."""
-    if key_env:
-        value = os.environ.get(key_env)
+def _key_sources(parser: argparse.ArgumentParser) -> None:
+    sources = parser.add_mutually_exclusive_group()
+    sources.add_argument("--key-env", metavar="VAR", help="read the API key from this environment variable")
+    sources.add_argument("--key-stdin", action="store_true", help="read the API key from the first line of stdin")
+
+
+def _given_key(args: argparse.Namespace) -> str | None:
+    """The key from --key-env or --key-stdin, when one of them is used."""
+    if args.key_env:
+        value = os.environ.get(args.key_env, "").strip()
         if not value:
-            raise BadInput(f"--key-env {key_env}: that environment variable is not set or empty.")
+            raise BadInput(f"--key-env {args.key_env}: that environment variable is not set or empty.")
         return value
+    if args.key_stdin:
+        value = sys.stdin.readline().strip()
+        if not value:
+            raise BadInput("--key-stdin: standard input held no key; pipe the key in, e.g. `pass show x | cab ...`.")
+        return value
+    return None
+
+
+def _resolve_key(endpoint: str, args: argparse.Namespace) -> str | None:
+    """--key-env or --key-stdin, then the OS keyring entry for the endpoint, then a hidden prompt offering to save it."""
     from cab_check.secrets import load_key, save_key
 
+    given = _given_key(args)
+    if given:
+        return given
     saved = load_key(endpoint)
     if saved:
         return saved
     if not sys.stdin.isatty():
         print(f"No key for {endpoint} in the keyring and no terminal to ask: sending no key "
-              "(use --key-env VAR to give one).", file=sys.stderr)
+              "(use --key-env VAR or --key-stdin to give one).", file=sys.stderr)
         return None
     import getpass
 
@@ -125,10 +152,38 @@ def _resolve_key(endpoint: str, key_env: str | None) -> str | None:
     if key and input("Save it to the OS keyring for next time? [Y/n] ").strip().lower() in ("", "y", "yes"):
         try:
             save_key(endpoint, key)
-        except Exception as exc:  # keyring backends raise their own types; the key still works for this run
+        except Exception as exc:  # noqa: BLE001 - any backend failure; the key still works for this run
             print(f"Could not save to the keyring ({type(exc).__name__}); using it for this run only.",
                   file=sys.stderr)
     return key or None
+
+
+def _key(args: argparse.Namespace) -> int:
+    from cab_check import secrets
+
+    if args.key_command == "list":
+        endpoints = secrets.saved_endpoints()
+        print("\n".join(endpoints) if endpoints else "No saved keys.")
+        return EXIT_PASSED
+    from cab_check.run import validate_endpoint
+
+    endpoint = validate_endpoint(args.endpoint)
+    if args.key_command == "delete":
+        found = secrets.delete_key(endpoint)
+        print(f"Removed the key for {endpoint}." if found else f"There was no saved key for {endpoint}.")
+        return EXIT_PASSED
+    key = _given_key(args)
+    if key is None:
+        if not sys.stdin.isatty():
+            raise BadInput("No terminal to ask for the key: use --key-env VAR or --key-stdin.")
+        import getpass
+
+        key = getpass.getpass(f"API key for {endpoint} (input hidden): ").strip()
+        if not key:
+            raise BadInput("No key was typed; nothing was saved.")
+    secrets.save_key(endpoint, key)
+    print(f"Saved the key for {endpoint} to the OS keyring.")
+    return EXIT_PASSED
 
 
 def _tasks(args: argparse.Namespace) -> int:
@@ -221,7 +276,7 @@ def _cleanup(args: argparse.Namespace) -> int:
     return EXIT_PASSED
 
 
-COMMANDS = {"check": _check, "tasks": _tasks, "task": _task, "tuis": _tuis, "show": _show, "history": _history,
+COMMANDS = {"check": _check, "tasks": _tasks, "task": _task, "key": _key, "tuis": _tuis, "show": _show, "history": _history,
             "cleanup": _cleanup}
 
 if __name__ == "__main__":

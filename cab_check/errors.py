@@ -51,3 +51,7 @@ class ImageBuildFailed(EnvironmentProblem):
 
 class EndpointUnreachable(EnvironmentProblem):
     pass
+
+
+class KeyringUnavailable(EnvironmentProblem):
+    pass

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
+
+from cab_check.errors import KeyringUnavailable
 
 KEYRING_SERVICE = "cab-check"
 REDACTED = "[REDACTED]"
+
+
+# keyring cannot list its entries, so the endpoints that have one are kept, without keys, in one more entry.
+INDEX_USER = "(endpoints with a saved key)"
 
 
 def keyring_user(endpoint: str) -> str:
@@ -13,21 +20,60 @@ def keyring_user(endpoint: str) -> str:
     return endpoint.rstrip("/")
 
 
+def _keyring():
+    """The OS keyring, or KeyringUnavailable with what to use instead."""
+    import keyring
+    from keyring.backends import fail
+
+    backend = keyring.get_keyring()
+    if isinstance(backend, fail.Keyring):
+        raise KeyringUnavailable(
+            "This machine has no usable OS keyring (no Secret Service, Keychain or Credential Locker): "
+            "give the key with --key-env VAR or --key-stdin instead."
+        )
+    return keyring
+
+
 def load_key(endpoint: str) -> str | None:
     """The saved key for an endpoint, or None when there is none or no usable keyring backend."""
-    import keyring
     from keyring.errors import KeyringError
 
     try:
-        return keyring.get_password(KEYRING_SERVICE, keyring_user(endpoint))
-    except KeyringError:
+        return _keyring().get_password(KEYRING_SERVICE, keyring_user(endpoint))
+    except (KeyringError, KeyringUnavailable):
         return None
 
 
-def save_key(endpoint: str, key: str) -> None:
-    import keyring
+def saved_endpoints() -> list[str]:
+    raw = _keyring().get_password(KEYRING_SERVICE, INDEX_USER)
+    try:
+        endpoints = json.loads(raw) if raw else []
+    except ValueError:
+        endpoints = []
+    return sorted({e for e in endpoints if isinstance(e, str)})
 
-    keyring.set_password(KEYRING_SERVICE, keyring_user(endpoint), key)
+
+def _write_index(endpoints: list[str]) -> None:
+    _keyring().set_password(KEYRING_SERVICE, INDEX_USER, json.dumps(sorted(set(endpoints))))
+
+
+def save_key(endpoint: str, key: str) -> None:
+    _keyring().set_password(KEYRING_SERVICE, keyring_user(endpoint), key)
+    _write_index([*saved_endpoints(), keyring_user(endpoint)])
+
+
+def delete_key(endpoint: str) -> bool:
+    """Removes the endpoint's key; False when there was none."""
+    from keyring.errors import PasswordDeleteError
+
+    keyring = _keyring()
+    try:
+        keyring.delete_password(KEYRING_SERVICE, keyring_user(endpoint))
+        found = True
+    except PasswordDeleteError:
+        found = False
+    _write_index([e for e in saved_endpoints() if e != keyring_user(endpoint)])
+    return found
 
 
 class Redactor:
