@@ -28,6 +28,7 @@ IMAGE_REPO = "cab-check"
 CA_DIR = "cab-ca"
 CA_FILE = "extra-ca.crt"
 CONTAINER_HOME = "/home/cab"
+CPU_LIMIT = max(1, min(4, (os.cpu_count() or 1)))  # cores an agent or grader may use
 
 
 @dataclass(frozen=True)
@@ -211,6 +212,8 @@ class DockerBackend:
             cap_drop=["ALL"],
             security_opt=["no-new-privileges"],
             mem_limit="4g",
+            memswap_limit="4g",  # no swap beyond the memory limit: a runaway agent is killed, not the host slowed
+            nano_cpus=CPU_LIMIT * 1_000_000_000,
             pids_limit=1024,
             labels=self.labels(),
             detach=True,
