@@ -2,8 +2,9 @@
 
 It answers in the agent's own protocol so the real agent applies the real fix. For aider that protocol is
 text: the edit format aider's system prompt asks for (`whole` file listings, `diff` SEARCH/REPLACE blocks or
-`udiff`), fenced the way aider fenced the files. `edit_format_reply` holds that strategy; a tool-calling
-strategy for other agents can sit beside it.
+`udiff`), fenced the way aider fenced the files; `edit_format_reply` holds that strategy. A CLI that sends
+`tools` (pi, opencode, Copilot, qwen-code, OpenHands, codex, claude-code, mini-swe-agent...) gets tool calls
+instead, built from its own tool schemas: `tool_reply` below, with reference_tools reading the schemas.
 
 How a conversation with aider goes:
 1. aider sends the request; files it has not added to the chat are only named (repo map) or not shown at all.
@@ -19,7 +20,9 @@ from __future__ import annotations
 
 import difflib
 import json
+import posixpath
 import re
+import shlex
 import time
 import uuid
 from collections.abc import Iterator
@@ -34,6 +37,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from cab_check.models import REFERENCE_MODEL_ID, TaskSpec
+from cab_check.reference_tools import Toolbox, toolbox
 
 ASK_TO_ADD = "To make this fix I need to edit these files. Please add them to the chat:"
 SUMMARY_REQUEST = "summarize this partial conversation"
@@ -314,6 +318,237 @@ def edit_format_reply(messages: list[dict[str, Any]], fixes: list[FileFix]) -> s
     return f"Here is the reference fix.\n\n{blocks}"
 
 
+# --- driving a tool-calling CLI ----------------------------------------------------------------------------------
+#
+# When the request carries `tools`, the fix is applied with the CLI's own tools (see reference_tools for how
+# they are recognised). Each file gets a list of strategies, tried in order until one works:
+#   1. read the file (if a read tool exists; CLIs refuse to edit or overwrite a file the model has not read),
+#      then edit it (old = the whole original, new = the whole fix);
+#   2. read it, then write the whole fix;
+#   3. write it with the shell: a quoted heredoc, which every shell tool can run;
+#   4. an `*** Begin Patch` patch, for a CLI whose only editing tool is a patch tool.
+# The server keeps no state: the step is found by replaying the plan against the tool calls already in the
+# conversation and their results. A result that reports an error moves on to the next strategy.
+
+TOOL_HELLO = "I am the cab-check reference model. Tell me the task and I will apply its reference fix."
+TOOL_NO_TOOLS = (
+    "I am the cab-check reference model, but none of these tools can write a file, so I cannot apply the fix."
+)
+TOOL_DONE = "I am the cab-check reference model: the reference fix is applied to {paths}."
+TOOL_FAILED = (
+    "I am the cab-check reference model, and I could not apply the reference fix to {paths}: every tool I tried failed."
+)
+HEREDOC_DELIMITER = "CAB_EOF"
+# Replies are deterministic, so a CLI that loses or rewrites our calls would get the same call forever; past
+# this many tool-calling turns per planned call the model gives up instead.
+MAX_TURNS_PER_STEP = 3
+
+# A finishing command the prompt asks for, such as mini-swe-agent's "finish your work by issuing the
+# following command: `echo COMPLETE_TASK_AND_SUBMIT_FINAL_OUTPUT`": such an agent treats a reply without a
+# tool call as a format error, and stops only when that command runs.
+_FINISH_COMMAND = re.compile(
+    r"\b(?:submit|finish|end)\b[^\n]{0,120}?\bfollowing command\b:?\s*`([^`\n]+)`", re.IGNORECASE
+)
+# Reading tool results. A shell result that reports an exit code is judged by it alone (a shell may echo the
+# script, and a file can say "error" harmlessly); otherwise, and for edits and writes, by failure words, in a
+# file tool's first line only (what follows may quote the file).
+_FAILURE = re.compile(
+    r"\berror\b|\bfail(?:s|ed|ure)?\b|must (?:first )?read|not (?:been )?read|could not|couldn't|cannot|can't"
+    r"|unable to|not found|no such file|denied|not allowed|invalid|exception|traceback",
+    re.IGNORECASE,
+)
+_NONZERO_EXIT = re.compile(
+    r"exit(?:ed)?(?: with)?(?: status| code):?\s*-?[1-9]|\"exit_code\":\s*-?[1-9]|<returncode>\s*-?[1-9]"
+    r"|non-zero exit|tool_use_error",
+    re.IGNORECASE,
+)
+_ZERO_EXIT = re.compile(
+    r"exit(?:ed)?(?: with)?(?: status| code):?\s*0\b|\"exit_code\":\s*0\b|<returncode>\s*0\b", re.IGNORECASE
+)
+
+
+@dataclass(frozen=True)
+class ToolStep:
+    """One tool call of a plan. A read is not `checked`: its result is the file, whatever words it holds."""
+
+    name: str
+    arguments: dict[str, Any]
+    action: str
+    checked: bool = True
+
+
+@dataclass(frozen=True)
+class ModelReply:
+    """What the model answers: text (a final message), or one tool call."""
+
+    text: str = ""
+    call: ToolStep | None = None
+
+
+def heredoc_script(path: str, content: str) -> str:
+    """A shell script that writes content to path exactly, creating its directory."""
+    delimiter = HEREDOC_DELIMITER
+    while delimiter in content.splitlines():
+        delimiter += "_"
+    # A heredoc always ends in a newline; a file without a final newline gets it cut off again.
+    body = content if not content or content.endswith("\n") else content + "\n"
+    trim = "" if body == content else f" && truncate -s -1 {shlex.quote(path)}"
+    directory = posixpath.dirname(path) or "."
+    return f"mkdir -p {shlex.quote(directory)} && cat > {shlex.quote(path)} <<'{delimiter}'{trim}\n{body}{delimiter}"
+
+
+def patch_text(fix: FileFix) -> str:
+    """The fix in the `*** Begin Patch` envelope (codex's apply_patch), paths relative as that format asks."""
+    plus = "".join(f"+{line}\n" for line in fix.fixed.splitlines())
+    if fix.original is None:
+        return f"*** Begin Patch\n*** Add File: {fix.path}\n{plus}*** End Patch\n"
+    minus = "".join(f"-{line}\n" for line in fix.original.splitlines())
+    return f"*** Begin Patch\n*** Update File: {fix.path}\n@@\n{minus}{plus}*** End Patch\n"
+
+
+def fix_strategies(fix: FileFix, box: Toolbox, root: str) -> list[list[ToolStep]]:
+    """The ways to apply one file's fix with these tools, most natural first."""
+    path = f"{root.rstrip('/')}/{fix.path}"
+    purpose = f"Apply the reference fix to {fix.path}"
+    exists = fix.original is not None
+    read = []
+    if box.read and exists:
+        read = [ToolStep(box.read.name, box.read.arguments(f"Read {fix.path}", path=path), "read", checked=False)]
+    strategies = []
+    if box.edit and exists:
+        # An edit tool takes old/new strings, or a list of {old, new} replacements (pi's `edits`).
+        pair = {"old": fix.original, "new": fix.fixed}
+        change = {"edits": (fix.original, fix.fixed)} if "edits" in box.edit.slots else pair
+        strategies.append([*read, ToolStep(box.edit.name, box.edit.arguments(purpose, path=path, **change), "edit")])
+    if box.write:
+        write = box.write.arguments(purpose, path=path, content=fix.fixed)
+        strategies.append([*read, ToolStep(box.write.name, write, "write")])
+    if box.shell:
+        shell = box.shell.arguments(purpose, command=heredoc_script(path, fix.fixed))
+        strategies.append([ToolStep(box.shell.name, shell, "shell")])
+    if box.patch:
+        strategies.append([ToolStep(box.patch.name, box.patch.arguments(purpose, patch=patch_text(fix)), "patch")])
+    return strategies
+
+
+def finish_command(messages: list[dict[str, Any]]) -> str | None:
+    for message in messages:
+        if message.get("role") in ("system", "developer", "user"):
+            match = _FINISH_COMMAND.search(message_text(message))
+            if match:
+                return match.group(1).strip()
+    return None
+
+
+def _parse_arguments(raw: Any) -> dict[str, Any] | None:
+    if isinstance(raw, dict):
+        return raw
+    try:
+        parsed = json.loads(raw) if isinstance(raw, str) else None
+    except ValueError:
+        return None
+    return parsed if isinstance(parsed, dict) else None
+
+
+def tool_history(messages: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any] | None, str]]:
+    """Every tool call in the conversation, in order, as (name, arguments, result text)."""
+    results = {m.get("tool_call_id"): message_text(m) for m in messages if m.get("role") == "tool"}
+    history = []
+    for at, message in enumerate(messages):
+        if message.get("role") != "assistant":
+            continue
+        following = []  # results normally name their call; if a translation lost the ids, they follow in order
+        for later in messages[at + 1 :]:
+            if later.get("role") != "tool":
+                break
+            following.append(message_text(later))
+        calls = [c for c in message.get("tool_calls") or [] if isinstance(c, dict)]
+        for position, call in enumerate(calls):
+            function = call.get("function") if isinstance(call.get("function"), dict) else {}
+            result = results.get(call.get("id"))
+            if result is None:
+                result = following[position] if position < len(following) else ""
+            history.append((str(function.get("name")), _parse_arguments(function.get("arguments")), result))
+    return history
+
+
+def _is_call(step: ToolStep, name: str, arguments: dict[str, Any] | None) -> bool:
+    # A CLI may drop or add optional arguments when it replays the conversation; one side containing the
+    # other is enough.
+    if name != step.name or arguments is None:
+        return False
+    common = arguments.keys() & step.arguments.keys()
+    return all(arguments[k] == step.arguments[k] for k in common) and (
+        common == arguments.keys() or common == step.arguments.keys()
+    )
+
+
+def step_failed(step: ToolStep, result: str) -> bool:
+    if not step.checked:
+        return False
+    if _NONZERO_EXIT.search(result):
+        return True
+    if step.action == "shell" and _ZERO_EXIT.search(result):
+        return False
+    text = result if step.action == "shell" else next((line for line in result.splitlines() if line.strip()), "")
+    return bool(_FAILURE.search(text))
+
+
+def tool_reply(messages: list[dict[str, Any]], tools: Any, fixes: list[FileFix], root: str = "/work") -> ModelReply:
+    """The reply to one request of a tool-calling CLI: the next tool call of the plan, or the final message."""
+    if not any(m.get("role") == "user" and message_text(m).strip() for m in messages):
+        return ModelReply(TOOL_HELLO)
+    if not fixes:
+        return ModelReply(NOTHING_TO_FIX)
+    box = toolbox(tools)
+    if not (box.write or box.edit or box.shell or box.patch):
+        return ModelReply(TOOL_NO_TOOLS)
+    plans = [fix_strategies(fix, box, root) for fix in fixes]
+    history = tool_history(messages)
+
+    # Replay: walk the plan, advancing on each of our calls found in the history.
+    failed: list[str] = []
+    index, strategy, step = 0, 0, 0
+
+    def settle() -> None:  # skip files with no strategy left
+        nonlocal index, strategy, step
+        while index < len(plans) and strategy >= len(plans[index]):
+            failed.append(fixes[index].path)
+            index, strategy, step = index + 1, 0, 0
+
+    settle()
+    for name, arguments, result in history:
+        if index >= len(plans):
+            break
+        expected = plans[index][strategy][step]
+        if not _is_call(expected, name, arguments):
+            continue
+        if step_failed(expected, result):
+            strategy, step = strategy + 1, 0
+            settle()
+        elif step + 1 < len(plans[index][strategy]):
+            step += 1
+        else:
+            index, strategy, step = index + 1, 0, 0
+            settle()
+
+    planned = sum(len(s) for plan in plans for s in plan) + 1
+    if len(history) > MAX_TURNS_PER_STEP * planned:
+        failed += [fix.path for fix in fixes[index:]]
+        index = len(plans)
+    if index < len(plans):
+        return ModelReply(call=plans[index][strategy][step])
+
+    command = finish_command(messages)
+    if command and box.shell and not failed:
+        finish = ToolStep(box.shell.name, box.shell.arguments("Finish the task", command=command), "shell", False)
+        if not any(_is_call(finish, name, arguments) for name, arguments, _ in history):
+            return ModelReply(call=finish)
+    if failed:
+        return ModelReply(TOOL_FAILED.format(paths=", ".join(failed)))
+    return ModelReply(TOOL_DONE.format(paths=", ".join(fix.path for fix in fixes)))
+
+
 # --- the task's fix ----------------------------------------------------------------------------------------------
 
 
@@ -352,9 +587,17 @@ def count_tokens(text: str) -> int:
     return len(_TOKEN.findall(text))
 
 
-def prompt_token_count(messages: list[dict[str, Any]]) -> int:
-    # A few tokens per message for the role and separators, as chat templates add.
-    return sum(3 + count_tokens(message_text(m)) for m in messages) + 3
+def prompt_token_count(messages: list[dict[str, Any]], tools: Any = None) -> int:
+    # A few tokens per message for the role and separators, as chat templates add; tool calls and the tool
+    # schemas count too, as they are part of the prompt a real model reads.
+    total = 3
+    for message in messages:
+        total += 3 + count_tokens(message_text(message))
+        for call in message.get("tool_calls") or []:
+            function = call.get("function") if isinstance(call, dict) else None
+            if isinstance(function, dict):
+                total += count_tokens(f"{function.get('name', '')} {function.get('arguments', '')}")
+    return total + (count_tokens(json.dumps(tools)) if tools else 0)
 
 
 # --- the server --------------------------------------------------------------------------------------------------
@@ -370,8 +613,10 @@ def _error(status: int, message: str) -> JSONResponse:
 class ReferenceModel:
     """An OpenAI-compatible endpoint (`cab-reference`) that drives the agent to apply a task's reference fix."""
 
-    def __init__(self, workdir_files: dict[str, str], solution_files: dict[str, str]) -> None:
+    def __init__(self, workdir_files: dict[str, str], solution_files: dict[str, str], root: str = "/work") -> None:
         self.fixes = file_fixes(workdir_files, solution_files)
+        # Where the agent sees the workdir: tool-calling CLIs get absolute paths under it.
+        self.root = root
         self.app = Starlette(
             routes=[
                 Route("/v1/models", self._models, methods=["GET"]),
@@ -382,12 +627,18 @@ class ReferenceModel:
         )
 
     @classmethod
-    def from_task(cls, task: TaskSpec) -> ReferenceModel:
-        return cls(read_text_tree(task.workdir), read_text_tree(task.solution_dir))
+    def from_task(cls, task: TaskSpec, root: str = "/work") -> ReferenceModel:
+        return cls(read_text_tree(task.workdir), read_text_tree(task.solution_dir), root)
 
     def reply_text(self, messages: list[dict[str, Any]]) -> str:
         """What the reference model says to this conversation."""
         return edit_format_reply(messages, self.fixes)
+
+    def reply(self, messages: list[dict[str, Any]], tools: Any = None, tool_choice: Any = None) -> ModelReply:
+        """The reply to a request: tool calls when the CLI offers tools, else aider's text edit formats."""
+        if tools and tool_choice != "none":
+            return tool_reply(messages, tools, self.fixes, self.root)
+        return ModelReply(self.reply_text(messages))
 
     async def _models(self, request: Request) -> Response:
         model = {"id": REFERENCE_MODEL_ID, "object": "model", "created": 0, "owned_by": "cab-check"}
@@ -402,16 +653,29 @@ class ReferenceModel:
         if not isinstance(messages, list) or not all(isinstance(m, dict) for m in messages):
             return _error(400, "`messages` must be a list of message objects.")
 
-        text = self.reply_text(messages)
-        usage = {"prompt_tokens": prompt_token_count(messages), "completion_tokens": count_tokens(text)}
+        tools = body.get("tools")
+        reply = self.reply(messages, tools, body.get("tool_choice"))
+        message: dict[str, Any] = {"role": "assistant", "content": reply.text}
+        completion = reply.text
+        if reply.call is not None:
+            arguments = json.dumps(reply.call.arguments)
+            call = {
+                "id": f"call_{uuid.uuid4().hex[:24]}",
+                "type": "function",
+                "function": {"name": reply.call.name, "arguments": arguments},
+            }
+            message = {"role": "assistant", "content": None, "tool_calls": [call]}
+            completion = f"{reply.call.name} {arguments}"
+        usage = {"prompt_tokens": prompt_token_count(messages, tools), "completion_tokens": count_tokens(completion)}
         usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
         completion_id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
         created = int(time.time())
+        finish_reason = "tool_calls" if reply.call is not None else "stop"
 
         if body.get("stream") is True:
             options = body.get("stream_options")
             include_usage = isinstance(options, dict) and options.get("include_usage") is True
-            events = _sse_events(completion_id, created, text, usage if include_usage else None)
+            events = _sse_events(completion_id, created, message, finish_reason, usage if include_usage else None)
             return StreamingResponse(events, media_type="text/event-stream", headers={"cache-control": "no-cache"})
 
         return JSONResponse(
@@ -420,20 +684,17 @@ class ReferenceModel:
                 "object": "chat.completion",
                 "created": created,
                 "model": REFERENCE_MODEL_ID,
-                "choices": [
-                    {
-                        "index": 0,
-                        "message": {"role": "assistant", "content": text},
-                        "finish_reason": "stop",
-                    }
-                ],
+                "choices": [{"index": 0, "message": message, "finish_reason": finish_reason}],
                 "usage": usage,
             }
         )
 
 
-def _sse_events(completion_id: str, created: int, text: str, usage: dict[str, int] | None) -> Iterator[str]:
-    """The reply as OpenAI streams it: role first, content in pieces, the finish, usage, then [DONE]."""
+def _sse_events(
+    completion_id: str, created: int, message: dict[str, Any], finish_reason: str, usage: dict[str, int] | None
+) -> Iterator[str]:
+    """The reply as OpenAI streams it: role first, then the content or the tool call (its id, type and name,
+    then its arguments) in pieces, the finish, usage, then [DONE]."""
 
     def chunk(choices: list[dict[str, Any]], **extra: Any) -> str:
         payload = {
@@ -446,11 +707,22 @@ def _sse_events(completion_id: str, created: int, text: str, usage: dict[str, in
         }
         return f"data: {json.dumps(payload)}\n\n"
 
-    yield chunk([{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}])
+    def delta(content: dict[str, Any]) -> str:
+        return chunk([{"index": 0, "delta": content, "finish_reason": None}])
+
+    text = message.get("content") or ""
+    yield delta({"role": "assistant", "content": "" if message.get("content") is not None else None})
     for start in range(0, len(text), STREAM_PIECE_CHARS):
-        piece = text[start : start + STREAM_PIECE_CHARS]
-        yield chunk([{"index": 0, "delta": {"content": piece}, "finish_reason": None}])
-    yield chunk([{"index": 0, "delta": {}, "finish_reason": "stop"}])
+        yield delta({"content": text[start : start + STREAM_PIECE_CHARS]})
+    for index, call in enumerate(message.get("tool_calls") or []):
+        function = call["function"]
+        header = {"index": index, "id": call["id"], "type": "function"}
+        yield delta({"tool_calls": [{**header, "function": {"name": function["name"], "arguments": ""}}]})
+        arguments = function["arguments"]
+        for start in range(0, len(arguments), STREAM_PIECE_CHARS):
+            piece = arguments[start : start + STREAM_PIECE_CHARS]
+            yield delta({"tool_calls": [{"index": index, "function": {"arguments": piece}}]})
+    yield chunk([{"index": 0, "delta": {}, "finish_reason": finish_reason}])
     if usage is not None:
         yield chunk([], usage=usage)
     yield "data: [DONE]\n\n"

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +13,7 @@ import httpx
 import pytest
 
 from cab_check.asgi_server import BackgroundServer
+from cab_check.catalog import load_task
 from cab_check.models import REFERENCE_MODEL_ID, GraderSpec, TaskSpec
 from cab_check.reference_model import (
     ALREADY_FIXED,
@@ -20,9 +23,12 @@ from cab_check.reference_model import (
     ReferenceModel,
     count_tokens,
     detect_aider_protocol,
+    heredoc_script,
+    read_text_tree,
     search_replace_pairs,
     udiff_hunks,
 )
+from cab_check.reference_tools import toolbox
 
 BUGGY = "def add(a, b):\n    return a - b\n\n\ndef mul(a, b):\n    return a * b\n"
 FIXED = "def add(a, b):\n    return a + b\n\n\ndef mul(a, b):\n    return a * b\n"
@@ -386,3 +392,390 @@ def test_stream_without_include_usage_has_no_usage_chunk(served: httpx.Client) -
 def test_bad_request_is_an_openai_error(served: httpx.Client) -> None:
     response = served.post("/chat/completions", content=b"not json")
     assert response.status_code == 400 and "error" in response.json()
+
+
+# --- tool-calling CLIs -----------------------------------------------------------------------------------------------
+#
+# Each CLI is simulated from its real tool schemas (fixtures/cli_tools.json): the model is called over HTTP, each
+# tool call runs against a copy of a real task's workdir (paths under /work map to the copy), results go back,
+# until the model stops. The simulation of each CLI knows its tool names; the model must not.
+
+TOOL_SCHEMAS = json.loads((Path(__file__).parent / "fixtures" / "cli_tools.json").read_text())
+RUST_TASK = Path(__file__).resolve().parents[2] / "resources" / "tasks" / "polyglot" / "rust-error-handling"
+MUST_READ = "Error: File has not been read yet. Read it first before writing to it."
+SUBMIT = "echo COMPLETE_TASK_AND_SUBMIT_FINAL_OUTPUT"
+MINI_SYSTEM = (
+    "You are a helpful assistant that can interact with a computer.\n"
+    f"6. Submit your changes and finish your work by issuing the following command: `{SUBMIT}`.\n"
+)
+
+
+class Submitted(Exception):
+    """mini-swe-agent ends the run when the submit command's output starts with its token."""
+
+
+class SimulatedCLI:
+    """Runs tool calls the way the CLI's tools do: read marks a file read, write/edit may demand that first."""
+
+    def __init__(self, workdir: Path, handlers: dict[str, Any], schemas: list[dict[str, Any]]) -> None:
+        self.workdir, self.handlers, self.read = workdir, handlers, set()
+        self.schemas = {t["function"]["name"]: t["function"]["parameters"] for t in schemas}
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+
+    def local(self, path: str) -> Path:
+        assert path.startswith("/work/"), f"expected an absolute path under /work, got {path!r}"
+        return self.workdir / path.removeprefix("/work/")
+
+    def run(self, name: str, arguments: str) -> str:
+        args = json.loads(arguments)
+        self.calls.append((name, args))
+        schema = self.schemas[name]  # an unknown tool would be refused by the CLI
+        missing = [p for p in schema.get("required", []) if p not in args]
+        unknown = [p for p in args if p not in schema["properties"]]
+        assert not missing and not unknown, f"{name}: missing {missing}, unknown {unknown}"
+        for param, value in args.items():
+            kind = schema["properties"][param].get("type")
+            python = {
+                "string": str,
+                "boolean": bool,
+                "array": list,
+                "object": dict,
+                "number": (int, float),
+                "integer": int,
+            }
+            assert kind is None or isinstance(value, python[kind]), f"{name}.{param} should be {kind}: {value!r}"
+        return self.handlers[name](self, args)
+
+
+def read_tool(path_key: str):
+    def run(cli: SimulatedCLI, args: dict[str, Any]) -> str:
+        target = cli.local(args[path_key])
+        if not target.is_file():
+            return f"Error: File not found: {args[path_key]}"
+        cli.read.add(target)
+        return "".join(f"{n:6}\t{line}" for n, line in enumerate(target.read_text().splitlines(True), 1))
+
+    return run
+
+
+def write_tool(path_key: str, content_key: str, must_read: bool = False):
+    def run(cli: SimulatedCLI, args: dict[str, Any]) -> str:
+        target = cli.local(args[path_key])
+        if must_read and target.exists() and target not in cli.read:
+            return MUST_READ
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(args[content_key])
+        return f"File written successfully at: {args[path_key]}"
+
+    return run
+
+
+def replace_in(cli: SimulatedCLI, path: str, old: str, new: str, must_read: bool) -> str:
+    target = cli.local(path)
+    if must_read and target not in cli.read:
+        return MUST_READ
+    content = target.read_text()
+    if content.count(old) != 1:
+        return f"Error: old string found {content.count(old)} times in {path}"
+    target.write_text(content.replace(old, new))
+    return f"The file {path} has been updated. Here's the result of running `cat -n`:\n{new}"
+
+
+def edit_tool(path_key: str, old_key: str, new_key: str, must_read: bool = False):
+    return lambda cli, args: replace_in(cli, args[path_key], args[old_key], args[new_key], must_read)
+
+
+def pi_edit_tool(cli: SimulatedCLI, args: dict[str, Any]) -> str:
+    results = [replace_in(cli, args["path"], e["oldText"], e["newText"], False) for e in args["edits"]]
+    return "\n".join(results) if any(r.startswith("Error") for r in results) else "Successfully replaced 1 block(s)."
+
+
+def editor_tool(cli: SimulatedCLI, args: dict[str, Any]) -> str:
+    """str_replace_editor / file_editor: view, create (refused on an existing file), str_replace."""
+    if args["command"] == "view":
+        return read_tool("path")(cli, args)
+    if args["command"] == "create":
+        if cli.local(args["path"]).exists():
+            return f"ERROR:\nInvalid `path` parameter: {args['path']}. File already exists."
+        return write_tool("path", "file_text")(cli, args)
+    assert args["command"] == "str_replace", args
+    return replace_in(cli, args["path"], args["old_str"], args["new_str"], False)
+
+
+def shell_tool(command_key: str):
+    def run(cli: SimulatedCLI, args: dict[str, Any]) -> str:
+        command = args[command_key]
+        argv = command if isinstance(command, list) else ["bash", "-c", command]
+        argv = [part.replace("/work", str(cli.workdir)) for part in argv]
+        done = subprocess.run(argv, check=False, cwd=cli.workdir, capture_output=True, text=True, timeout=30)
+        if done.stdout.startswith("COMPLETE_TASK_AND_SUBMIT_FINAL_OUTPUT"):
+            raise Submitted
+        return f"<returncode>{done.returncode}</returncode>\n<output>\n{done.stdout}{done.stderr}</output>"
+
+    return run
+
+
+def apply_patch_tool(cli: SimulatedCLI, args: dict[str, Any]) -> str:
+    """codex apply_patch, for the one whole-file hunk shape: `-` lines are the old text, `+` lines the new."""
+    lines = args["input"].splitlines()
+    assert lines[0] == "*** Begin Patch" and lines[-1] == "*** End Patch"
+    path = lines[1].removeprefix("*** Update File: ")
+    old = "".join(line[1:] + "\n" for line in lines[2:-1] if line.startswith("-"))
+    new = "".join(line[1:] + "\n" for line in lines[2:-1] if line.startswith("+"))
+    return replace_in(cli, "/work/" + path, old, new, False).replace("has been updated", "was patched")
+
+
+HANDLERS: dict[str, dict[str, Any]] = {
+    "pi": {
+        "read": read_tool("path"),
+        "write": write_tool("path", "content"),
+        "edit": pi_edit_tool,
+        "bash": shell_tool("command"),
+    },
+    "opencode": {
+        "read": read_tool("filePath"),
+        "write": write_tool("filePath", "content", must_read=True),
+        "edit": edit_tool("filePath", "oldString", "newString", must_read=True),
+        "bash": shell_tool("command"),
+    },
+    "copilot": {"bash": shell_tool("command"), "str_replace_editor": editor_tool},
+    "qwen-code": {
+        "read_file": read_tool("file_path"),
+        "edit": edit_tool("file_path", "old_string", "new_string"),
+        "write_file": write_tool("file_path", "content"),
+        "run_shell_command": shell_tool("command"),
+    },
+    "openhands": {"terminal": shell_tool("command"), "file_editor": editor_tool},
+    "codex": {"shell": shell_tool("command"), "apply_patch": apply_patch_tool},
+    "claude-code": {
+        "Read": read_tool("file_path"),
+        "Write": write_tool("file_path", "content", must_read=True),
+        "Edit": edit_tool("file_path", "old_string", "new_string", must_read=True),
+        "Bash": shell_tool("command"),
+    },
+    "mini-swe-agent": {"bash": shell_tool("command")},
+}  # fmt: skip
+
+
+@pytest.fixture
+def rust_model() -> ReferenceModel:
+    return ReferenceModel.from_task(load_task(RUST_TASK))
+
+
+@pytest.fixture
+def rust_served(rust_model: ReferenceModel):
+    with (
+        BackgroundServer(rust_model.app) as server,
+        httpx.Client(base_url=server.url + "/v1", headers={"authorization": "Bearer x"}, timeout=10) as client,
+    ):
+        yield client
+
+
+@pytest.fixture
+def workdir(tmp_path: Path) -> Path:
+    return Path(shutil.copytree(RUST_TASK / "workdir", tmp_path / "work"))
+
+
+def streamed_message(text: str) -> tuple[dict[str, Any], str]:
+    """Reassembles a streamed reply the way OpenAI clients do: content pieces, tool calls by index."""
+    message: dict[str, Any] = {"role": "assistant", "content": None}
+    calls: dict[int, dict[str, Any]] = {}
+    finish = ""
+    for payload in sse_payloads(text)[:-1]:
+        for choice in json.loads(payload)["choices"]:
+            delta = choice["delta"]
+            if delta.get("content"):
+                message["content"] = (message["content"] or "") + delta["content"]
+            for part in delta.get("tool_calls") or []:
+                call = calls.setdefault(
+                    part["index"], {"id": "", "type": "function", "function": {"name": "", "arguments": ""}}
+                )
+                call["id"] += part.get("id", "")
+                call["function"]["name"] += part.get("function", {}).get("name", "")
+                call["function"]["arguments"] += part.get("function", {}).get("arguments", "")
+            finish = choice["finish_reason"] or finish
+    if calls:
+        message["tool_calls"] = [calls[i] for i in sorted(calls)]
+    return message, finish
+
+
+def drive(
+    client: httpx.Client,
+    cli: SimulatedCLI,
+    tools: list[dict[str, Any]],
+    system: str = "You are a coding agent.",
+    stream: bool = False,
+    max_turns: int = 12,
+) -> dict[str, Any] | None:
+    """The CLI's loop. Returns the final assistant message, or None when the agent ended by submitting."""
+    prompt = load_task(RUST_TASK).prompt
+    messages: list[dict[str, Any]] = [{"role": "system", "content": system}, {"role": "user", "content": prompt}]
+    for _ in range(max_turns):
+        body = {"model": REFERENCE_MODEL_ID, "messages": messages, "tools": tools, "parallel_tool_calls": False}
+        if stream:
+            body |= {"stream": True, "stream_options": {"include_usage": True}}
+        response = client.post("/chat/completions", json=body)
+        assert response.status_code == 200
+        if stream:
+            message, finish = streamed_message(response.text)
+        else:
+            [choice] = response.json()["choices"]
+            message, finish = choice["message"], choice["finish_reason"]
+        messages.append(message)
+        if finish == "stop":
+            assert not message.get("tool_calls")
+            return message
+        assert finish == "tool_calls" and len(message["tool_calls"]) == 1
+        for call in message["tool_calls"]:
+            try:
+                result = cli.run(call["function"]["name"], call["function"]["arguments"])
+            except Submitted:
+                return None
+            messages.append({"role": "tool", "tool_call_id": call["id"], "content": result})
+    pytest.fail("the model did not stop")
+
+
+def assert_fixed(workdir: Path) -> None:
+    solution = read_text_tree(RUST_TASK / "solution")
+    assert {path: read_text_tree(workdir)[path] for path in solution} == solution
+    assert set(read_text_tree(workdir)) == set(read_text_tree(RUST_TASK / "workdir"))
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "streamed"])
+@pytest.mark.parametrize("name", sorted(HANDLERS))
+def test_each_cli_applies_the_fix_with_its_own_tools(rust_served, workdir: Path, name: str, stream: bool) -> None:
+    tools = TOOL_SCHEMAS[name]["tools"]
+    cli = SimulatedCLI(workdir, HANDLERS[name], tools)
+    system = MINI_SYSTEM if name == "mini-swe-agent" else "You are a coding agent."
+    final = drive(rust_served, cli, tools, system, stream=stream)
+    assert_fixed(workdir)
+    if name == "mini-swe-agent":
+        assert final is None and cli.calls[-1] == ("bash", {"command": SUBMIT})
+    else:
+        assert final is not None and "reference model" in final["content"]
+    # The natural tool was used: no shell fallback when the CLI has file tools that work.
+    used = [call_name for call_name, _ in cli.calls]
+    expected = {"pi": ["read", "edit"], "opencode": ["read", "edit"], "copilot": ["str_replace_editor"] * 2,
+                "qwen-code": ["read_file", "edit"], "openhands": ["file_editor"] * 2, "codex": ["shell"],
+                "claude-code": ["Read", "Edit"], "mini-swe-agent": ["bash", "bash"]}  # fmt: skip
+    assert used == expected[name]
+
+
+def test_a_refused_write_falls_back_to_the_shell(rust_served, workdir: Path) -> None:
+    # Without a read tool, claude-code's Write and Edit refuse an unread file; the heredoc still works.
+    tools = [t for t in TOOL_SCHEMAS["claude-code"]["tools"] if t["function"]["name"] != "Read"]
+    cli = SimulatedCLI(workdir, HANDLERS["claude-code"], tools)
+    final = drive(rust_served, cli, tools)
+    assert_fixed(workdir)
+    assert [n for n, _ in cli.calls] == ["Edit", "Write", "Bash"] and "reference model" in final["content"]
+
+
+def test_a_failed_edit_falls_back_to_reading_and_writing(rust_served, workdir: Path) -> None:
+    handlers = {**HANDLERS["opencode"], "edit": lambda cli, args: "Error: oldString not found in content"}
+    cli = SimulatedCLI(workdir, handlers, TOOL_SCHEMAS["opencode"]["tools"])
+    drive(rust_served, cli, TOOL_SCHEMAS["opencode"]["tools"], stream=True)
+    assert_fixed(workdir)
+    assert [n for n, _ in cli.calls] == ["read", "edit", "read", "write"]
+
+
+def test_a_denied_shell_falls_back_to_apply_patch(rust_served, workdir: Path) -> None:
+    handlers = {
+        **HANDLERS["codex"],
+        "shell": lambda cli, args: "Exit code: 1\nOutput:\nsandbox: operation not permitted",
+    }
+    cli = SimulatedCLI(workdir, handlers, TOOL_SCHEMAS["codex"]["tools"])
+    drive(rust_served, cli, TOOL_SCHEMAS["codex"]["tools"])
+    assert_fixed(workdir)
+    assert [n for n, _ in cli.calls] == ["shell", "apply_patch"]
+
+
+def test_when_every_tool_fails_it_stops_and_says_so(rust_served, workdir: Path) -> None:
+    tools = [t for t in TOOL_SCHEMAS["claude-code"]["tools"] if t["function"]["name"] not in ("Read", "Bash")]
+    cli = SimulatedCLI(workdir, HANDLERS["claude-code"], tools)
+    final = drive(rust_served, cli, tools)
+    assert "could not apply" in final["content"] and "src/lib.rs" in final["content"]
+    assert read_text_tree(workdir) == read_text_tree(RUST_TASK / "workdir")
+
+
+def test_tools_without_a_task_yet_get_a_plain_answer(rust_served) -> None:
+    body = {"model": REFERENCE_MODEL_ID, "messages": [{"role": "system", "content": "You are a coding agent."}],
+            "tools": TOOL_SCHEMAS["pi"]["tools"]}  # fmt: skip
+    [choice] = rust_served.post("/chat/completions", json=body).json()["choices"]
+    assert choice["finish_reason"] == "stop" and "reference model" in choice["message"]["content"]
+    assert not choice["message"].get("tool_calls")
+
+
+def test_streamed_tool_call_has_openai_shape(rust_served) -> None:
+    messages = [{"role": "user", "content": "fix it"}]
+    body = {"model": REFERENCE_MODEL_ID, "messages": messages, "tools": TOOL_SCHEMAS["claude-code"]["tools"]}
+    whole = rust_served.post("/chat/completions", json=body).json()
+    streamed = rust_served.post(
+        "/chat/completions", json=body | {"stream": True, "stream_options": {"include_usage": True}}
+    )
+    payloads = sse_payloads(streamed.text)
+    assert payloads[-1] == "[DONE]"
+    chunks = [json.loads(p) for p in payloads[:-1]]
+    deltas = [c["choices"][0]["delta"] for c in chunks if c["choices"]]
+    assert deltas[0]["role"] == "assistant"
+    head = deltas[1]["tool_calls"][0]
+    assert head["index"] == 0 and head["id"].startswith("call_") and head["type"] == "function"
+    assert head["function"] == {"name": "Read", "arguments": ""}
+    arguments = "".join(d["tool_calls"][0]["function"]["arguments"] for d in deltas[2:] if d.get("tool_calls"))
+    assert json.loads(arguments) == {"file_path": "/work/src/lib.rs"}
+    assert [c["choices"][0]["finish_reason"] for c in chunks if c["choices"]][-1] == "tool_calls"
+    assert chunks[-1]["choices"] == [] and chunks[-1]["usage"] == whole["usage"]
+    [choice] = whole["choices"]
+    assert choice["finish_reason"] == "tool_calls" and choice["message"]["content"] is None
+    usage = whole["usage"]
+    # The tool schemas are part of the prompt, so it is far bigger than the one short message.
+    assert usage["prompt_tokens"] > 500 and usage["completion_tokens"] > 0
+    assert usage["total_tokens"] == usage["prompt_tokens"] + usage["completion_tokens"]
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("pi", {"read": "read", "edit": "edit", "write": "write", "shell": "bash"}),
+        ("opencode", {"read": "read", "edit": "edit", "write": "write", "shell": "bash"}),
+        ("copilot", {**dict.fromkeys(("read", "edit", "write"), "str_replace_editor"), "shell": "bash"}),
+        ("qwen-code", {"read": "read_file", "edit": "edit", "write": "write_file", "shell": "run_shell_command"}),
+        ("openhands", {"read": "file_editor", "edit": "file_editor", "write": "file_editor", "shell": "terminal"}),
+        ("codex", {"shell": "shell", "patch": "apply_patch"}),
+        ("claude-code", {"read": "Read", "edit": "Edit", "write": "Write", "shell": "Bash"}),
+        ("mini-swe-agent", {"shell": "bash"}),
+    ],
+)  # fmt: skip
+def test_tools_are_classified_from_their_schemas(name: str, expected: dict[str, str]) -> None:
+    box = toolbox(TOOL_SCHEMAS[name]["tools"])
+    found = {
+        action: getattr(box, action).name
+        for action in ("read", "edit", "write", "shell", "patch")
+        if getattr(box, action)
+    }
+    assert found == expected
+
+
+def test_heredoc_script_writes_files_exactly(tmp_path: Path) -> None:
+    for content in ("a\nCAB_EOF\nb\n", "no final newline", "", "$HOME `x` 'q'\n"):
+        target = tmp_path / "d" / "f.txt"
+        subprocess.run(["bash", "-c", heredoc_script(str(target), content)], check=True)
+        assert target.read_text() == content
+
+
+@pytest.mark.parametrize("name", ["claude-code", "openhands", "mini-swe-agent"])
+def test_tool_calls_create_new_files_and_change_several(tmp_path: Path, name: str) -> None:
+    (tmp_path / "a.py").write_text("A = 1\n")
+    model = ReferenceModel({"a.py": "A = 1\n"}, {"a.py": "A = 2\n", "pkg/new.py": "B = 3"})
+    tools = TOOL_SCHEMAS[name]["tools"]
+    cli = SimulatedCLI(tmp_path, HANDLERS[name], tools)
+    messages: list[dict[str, Any]] = [{"role": "user", "content": "fix it"}]
+    for turn in range(10):
+        reply = model.reply(messages, tools)
+        if reply.call is None:
+            break
+        call_id = f"call_{turn}"
+        function = {"name": reply.call.name, "arguments": json.dumps(reply.call.arguments)}
+        messages.append({"role": "assistant", "content": None, "tool_calls": [{"id": call_id, "function": function}]})
+        messages.append({"role": "tool", "tool_call_id": call_id, "content": cli.run(**function)})
+    assert "reference model" in reply.text
+    assert read_text_tree(tmp_path) == {"a.py": "A = 2\n", "pkg/new.py": "B = 3"}
