@@ -2,7 +2,11 @@
 
 The agent container gets the proxy's URL and a per-run token, never the user's key. The proxy checks the token,
 swaps in the real key, forwards to the user's endpoint, streams answers back unbuffered and records one
-`ModelCall` per chat-completions request.
+`ModelCall` per model request.
+
+Chat-completions requests pass through as they are. Agents that speak only another API are served by translation
+(see `cab_check.wire`): `/v1/responses` (OpenAI Responses, for Codex CLI) and `/v1/messages` (Anthropic Messages,
+for Claude Code) each become one chat-completions request upstream, recorded the same way.
 """
 
 from __future__ import annotations
@@ -31,11 +35,21 @@ from starlette.types import Receive, Scope, Send
 
 from cab_check.models import ModelCall
 from cab_check.secrets import REDACTED, Redactor
+from cab_check.wire import (
+    StreamTranslator,
+    WireError,
+    anthropic,
+    openai_error_body,
+    responses,
+)
 
 log = logging.getLogger(__name__)
 
 CHAT_PATHS = ("/v1/chat/completions", "/chat/completions")
 MODELS_PATHS = ("/v1/models", "/models")
+RESPONSES_PATHS = ("/v1/responses", "/responses")
+MESSAGES_PATHS = ("/v1/messages", "/messages")
+COUNT_TOKENS_PATHS = ("/v1/messages/count_tokens", "/messages/count_tokens")
 MAX_ERROR_CHARS = 300
 # An SSE line longer than this is not one we could parse anyway; dropping it bounds memory.
 MAX_SSE_LINE_BYTES = 16 * 1024 * 1024
@@ -55,7 +69,28 @@ def new_run_token() -> str:
 
 def openai_error(status: int, message: str, err_type: str, code: str | None = None) -> JSONResponse:
     """An error response shaped like OpenAI's, which every client knows how to show."""
-    body = {"error": {"message": message, "type": err_type, "param": None, "code": code}}
+    return JSONResponse(openai_error_body(status, message, err_type, code), status_code=status)
+
+
+@dataclass(frozen=True)
+class Dialect:
+    """A client API the proxy serves by translating to and from chat completions."""
+
+    chat_request: Callable[[Any], dict[str, Any]]
+    from_chat: Callable[[dict[str, Any], dict[str, Any]], dict[str, Any]]
+    stream: Callable[[dict[str, Any]], StreamTranslator]
+    error_body: Callable[[int, str, str, str | None], dict[str, Any]]
+
+
+RESPONSES = Dialect(responses.chat_request, responses.from_chat, responses.ResponsesStream, responses.error_body)
+MESSAGES = Dialect(anthropic.chat_request, anthropic.from_chat, anthropic.MessagesStream, anthropic.error_body)
+
+
+def error_response(
+    dialect: Dialect | None, status: int, message: str, err_type: str, code: str | None = None
+) -> Response:
+    """An error in the shape the client's API uses: OpenAI's for chat, or the dialect's own."""
+    body = (dialect.error_body if dialect else openai_error_body)(status, message, err_type, code)
     return JSONResponse(body, status_code=status)
 
 
@@ -94,27 +129,37 @@ def _as_int(value: Any, default: int) -> int:
 
 
 class SseWatcher:
-    """Reads an SSE byte stream in whatever pieces it arrives and feeds each event's JSON to `facts`."""
+    """Reads an SSE byte stream in whatever pieces it arrives and feeds each event's JSON to `facts`.
+
+    `feed` and `close` also return the JSON payloads of the events they completed, for a translator to use.
+    """
 
     def __init__(self, facts: ResponseFacts) -> None:
         self.facts = facts
         self._buffer = b""
         self._data: list[bytes] = []
+        self._events: list[Any] = []
 
-    def feed(self, chunk: bytes) -> None:
+    def feed(self, chunk: bytes) -> list[Any]:
         self._buffer += chunk
         *lines, self._buffer = self._buffer.split(b"\n")
         if len(self._buffer) > MAX_SSE_LINE_BYTES:
             self._buffer = b""
         for line in lines:
             self._line(line.rstrip(b"\r"))
+        return self._take()
 
-    def close(self) -> None:
+    def close(self) -> list[Any]:
         """The stream ended: a last event without its blank line still counts."""
         if self._buffer:
             self._line(self._buffer.rstrip(b"\r"))
             self._buffer = b""
         self._dispatch()
+        return self._take()
+
+    def _take(self) -> list[Any]:
+        events, self._events = self._events, []
+        return events
 
     def _line(self, line: bytes) -> None:
         if not line:
@@ -130,9 +175,23 @@ class SseWatcher:
             self.facts.saw_done = True
             return
         try:
-            self.facts.absorb(json.loads(data))
+            payload = json.loads(data)
         except ValueError:
-            pass
+            return
+        self.facts.absorb(payload)
+        self._events.append(payload)
+
+
+def _error_fields(body: bytes) -> tuple[str, str | None]:
+    """The error type and code an OpenAI-shaped error body names, for a translated client to branch on."""
+    try:
+        err = json.loads(body).get("error")
+    except (ValueError, AttributeError):
+        return "upstream_error", None
+    if not isinstance(err, dict):
+        return "upstream_error", None
+    err_type = err.get("type") if isinstance(err.get("type"), str) else "upstream_error"
+    return err_type, err.get("code") if isinstance(err.get("code"), str) else None
 
 
 def _error_text(status: int, body: bytes) -> str:
@@ -151,6 +210,32 @@ def _error_text(status: int, body: bytes) -> str:
         detail = body.decode("utf-8", "replace")
     detail = " ".join(detail.split())
     return f"upstream returned HTTP {status}" + (f": {detail}" if detail else "")
+
+
+def _json_object(body: bytes) -> dict[str, Any] | None:
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        return None
+    return payload if isinstance(payload, dict) else None
+
+
+def _is_event_stream(upstream: httpx.Response) -> bool:
+    return upstream.headers.get("content-type", "").startswith("text/event-stream")
+
+
+def _as_chunk(completion: dict[str, Any]) -> dict[str, Any]:
+    """A whole chat completion as the one stream chunk that would have said the same."""
+    choices = []
+    for choice in completion.get("choices") or []:
+        if isinstance(choice, dict):
+            delta = dict(choice.get("message") or {})
+            calls = delta.get("tool_calls")
+            if isinstance(calls, list):
+                delta["tool_calls"] = [{**c, "index": i} for i, c in enumerate(calls) if isinstance(c, dict)]
+            finish_reason = choice.get("finish_reason")
+            choices.append({"index": choice.get("index", 0), "delta": delta, "finish_reason": finish_reason})
+    return {"choices": choices, "usage": completion.get("usage")}
 
 
 def _inject_include_usage(payload: dict[str, Any]) -> bytes:
@@ -223,7 +308,10 @@ class _RelayedStream(StreamingResponse):
 
 
 class RecordingProxy:
-    """An OpenAI-compatible pass-through that authenticates the agent by token and records every model call."""
+    """An OpenAI-compatible pass-through that authenticates the agent by token and records every model call.
+
+    Also serves the Responses and Messages APIs by translation to the upstream's chat completions.
+    """
 
     def __init__(
         self,
@@ -249,6 +337,7 @@ class RecordingProxy:
         self.upstream_host = parts.hostname or self.upstream_base_url
         if parts.port:
             self.upstream_host += f":{parts.port}"
+        self._routes = self._make_routes()
         self.app = Starlette(
             routes=[Route("/{path:path}", self._dispatch, methods=["GET", "POST", "PUT", "PATCH", "DELETE"])]
         )
@@ -284,23 +373,31 @@ class RecordingProxy:
     # --- routing ---
 
     async def _dispatch(self, request: Request) -> Response:
-        if not self._authorized(request):
-            return openai_error(
-                401,
-                "Missing or wrong token for this cab-check run.",
-                "invalid_request_error",
-                "invalid_api_key",
-            )
         path = request.url.path
-        if path in CHAT_PATHS:
-            handler = self._chat_completions if request.method == "POST" else None
-        elif path in MODELS_PATHS:
-            handler = self._models if request.method == "GET" else None
-        else:
+        route = self._routes.get(path)
+        dialect = route[2] if route else None
+        if not self._authorized(request):
+            message = "Missing or wrong token for this cab-check run."
+            return error_response(dialect, 401, message, "invalid_request_error", "invalid_api_key")
+        if route is None:
             return openai_error(404, f"Unknown path {path}; this proxy serves only the model API.", "not_found")
-        if handler is None:
-            return openai_error(405, f"Method {request.method} not allowed on {path}.", "invalid_request_error")
+        method, handler, _ = route
+        if request.method != method:
+            message = f"Method {request.method} not allowed on {path}."
+            return error_response(dialect, 405, message, "invalid_request_error")
         return await handler(request)
+
+    def _make_routes(self) -> dict[str, tuple[str, Callable[[Request], Awaitable[Response]], Dialect | None]]:
+        routes: dict[str, tuple[str, Callable[[Request], Awaitable[Response]], Dialect | None]] = {}
+        for paths, method, handler, dialect in (
+            (CHAT_PATHS, "POST", self._chat_completions, None),
+            (MODELS_PATHS, "GET", self._models, None),
+            (RESPONSES_PATHS, "POST", self._responses, RESPONSES),
+            (MESSAGES_PATHS, "POST", self._messages, MESSAGES),
+            (COUNT_TOKENS_PATHS, "POST", self._count_tokens, MESSAGES),
+        ):
+            routes.update(dict.fromkeys(paths, (method, handler, dialect)))
+        return routes
 
     def _authorized(self, request: Request) -> bool:
         offered = request.headers.get("x-api-key", "")
@@ -345,18 +442,27 @@ class RecordingProxy:
             f"could not reach the upstream endpoint at {self.upstream_host}: {type(exc).__name__}: {exc}"
         )
 
-    async def _open(self, request: Request, body: bytes) -> httpx.Response:
+    def _translated_headers(self, stream: bool) -> dict[str, str]:
+        # A translated request is a new chat request: the client's headers describe another API (anthropic-beta,
+        # Codex's session ids), so none of them are forwarded.
+        headers = {
+            "content-type": "application/json",
+            "accept": "text/event-stream" if stream else "application/json",
+            "accept-encoding": "identity",
+        }
+        if self._api_key:
+            headers["authorization"] = f"Bearer {self._api_key}"
+        return headers
+
+    async def _open(self, method: str, url: str, body: bytes, headers: dict[str, str]) -> httpx.Response:
         client = self._http()
-        upstream_request = client.build_request(
-            request.method, self._upstream_url(request), content=body, headers=self._upstream_headers(request)
-        )
-        return await client.send(upstream_request, stream=True)
+        return await client.send(client.build_request(method, url, content=body, headers=headers), stream=True)
 
     # --- handlers ---
 
     async def _models(self, request: Request) -> Response:
         try:
-            upstream = await self._open(request, b"")
+            upstream = await self._open("GET", self._upstream_url(request), b"", self._upstream_headers(request))
             try:
                 content = await upstream.aread()
             finally:
@@ -368,26 +474,46 @@ class RecordingProxy:
         return Response(content, status_code=upstream.status_code, headers=self._response_headers(upstream))
 
     async def _chat_completions(self, request: Request) -> Response:
+        return await self._model_call(request, None)
+
+    async def _responses(self, request: Request) -> Response:
+        return await self._model_call(request, RESPONSES)
+
+    async def _messages(self, request: Request) -> Response:
+        return await self._model_call(request, MESSAGES)
+
+    async def _count_tokens(self, request: Request) -> Response:
+        # Answered here, unrecorded: a chat endpoint has no such call, and it is not a model call.
+        try:
+            return JSONResponse(anthropic.count_tokens(_json_object(await request.body())))
+        except WireError as exc:
+            return error_response(MESSAGES, 400, str(exc), "invalid_request_error")
+
+    async def _model_call(self, request: Request, dialect: Dialect | None) -> Response:
+        """One model request, passed through (`dialect` None) or translated, and recorded either way."""
         call = self._start_call(request)
         body = await request.body()
         call.body_hash = request_hash(body)
-        forward = body
-        try:
-            payload = json.loads(body)
-        except ValueError:
-            payload = None
-        if isinstance(payload, dict):
+        payload = _json_object(body)
+        if payload is not None:
             call.model = payload.get("model") if isinstance(payload.get("model"), str) else None
             call.stream = payload.get("stream") is True
-            if call.stream:
-                forward = _inject_include_usage(payload)
+
+        if dialect is None:
+            forward = _inject_include_usage(payload) if payload is not None and call.stream else body
+            url, headers = self._upstream_url(request), self._upstream_headers(request)
+        else:
+            try:
+                chat = dialect.chat_request(payload)
+            except WireError as exc:
+                return self._failed(call, dialect, 400, str(exc), "invalid_request_error")
+            forward = _inject_include_usage(chat) if call.stream else json.dumps(chat, ensure_ascii=False).encode()
+            url, headers = self.upstream_base_url + "/chat/completions", self._translated_headers(call.stream)
 
         try:
-            upstream = await self._open(request, forward)
+            upstream = await self._open("POST", url, forward, headers)
         except httpx.HTTPError as exc:
-            call.status, call.error = 502, self._unreachable(exc)
-            self._finish(call)
-            return openai_error(502, call.error, "upstream_error", "upstream_unreachable")
+            return self._failed(call, dialect, 502, self._unreachable(exc), "upstream_error", "upstream_unreachable")
         except asyncio.CancelledError:
             # 499, as nginx logs it: the request went away before any answer existed.
             call.status, call.error = 499, "cancelled before the upstream answered"
@@ -396,45 +522,83 @@ class RecordingProxy:
 
         call.status = upstream.status_code
         if call.stream and upstream.is_success:
-            return self._relay_stream(call, upstream)
+            translator = dialect.stream(payload) if dialect is not None and payload is not None else None
+            return self._relay_stream(call, upstream, translator)
 
         # A whole body: a non-streaming answer, or an error the upstream sent instead of a stream.
         try:
             content = await upstream.aread()
         except httpx.HTTPError as exc:
-            call.status, call.error = 502, self.redact(f"upstream broke off its answer: {type(exc).__name__}: {exc}")
-            self._finish(call)
-            return openai_error(502, call.error, "upstream_error", "upstream_broken")
+            message = self.redact(f"upstream broke off its answer: {type(exc).__name__}: {exc}")
+            return self._failed(call, dialect, 502, message, "upstream_error", "upstream_broken")
         except asyncio.CancelledError:
             call.error = "cancelled while the upstream answered"
             self._finish(call)
             raise
         finally:
             await upstream.aclose()
-        if upstream.is_success:
-            try:
-                call.facts.absorb(json.loads(content))
-            except ValueError:
-                pass
-        else:
+
+        if not upstream.is_success:
             content = self._scrub(content)
             call.error = self.redact(_error_text(upstream.status_code, content))[:MAX_ERROR_CHARS]
-        self._finish(call)
-        return Response(content, status_code=upstream.status_code, headers=self._response_headers(upstream))
+            self._finish(call)
+            if dialect is None:
+                return Response(content, status_code=upstream.status_code, headers=self._response_headers(upstream))
+            return error_response(dialect, upstream.status_code, call.error, *_error_fields(content))
 
-    def _relay_stream(self, call: _CallInProgress, upstream: httpx.Response) -> Response:
+        answer = _json_object(content)
+        call.facts.absorb(answer)
+        if dialect is None:
+            self._finish(call)
+            return Response(content, status_code=upstream.status_code, headers=self._response_headers(upstream))
+        if answer is None or payload is None:
+            message = "upstream answered with a body that is not a chat completion"
+            return self._failed(call, dialect, 502, message, "upstream_error", "upstream_broken")
+        self._finish(call)
+        return JSONResponse(dialect.from_chat(answer, payload))
+
+    def _failed(
+        self, call: _CallInProgress, dialect: Dialect | None, status: int, message: str, err_type: str,
+        code: str | None = None,
+    ) -> Response:
+        """Records the call as failed with `message` and answers the client with it."""
+        call.status, call.error = status, message
+        self._finish(call)
+        return error_response(dialect, status, message, err_type, code)
+
+    def _relay_stream(
+        self, call: _CallInProgress, upstream: httpx.Response, translator: StreamTranslator | None
+    ) -> Response:
+        """Streams the upstream's answer back, as it is or through `translator`, watching it for usage."""
         watcher = SseWatcher(call.facts)
         state = {"complete": False}
 
+        def translated(events: list[Any]) -> bytes:
+            assert translator is not None
+            return b"".join(out for event in events if isinstance(event, dict) for out in translator.feed(event))
+
         async def chunks() -> AsyncGenerator[bytes, None]:
+            if translator is not None and not _is_event_stream(upstream):
+                # Some servers ignore `stream` and answer whole; the client still gets its stream.
+                yield await self._whole_as_stream(call, upstream, translator)
+                state["complete"] = True
+                return
             try:
                 async for chunk in upstream.aiter_raw():
-                    watcher.feed(chunk)
-                    yield chunk
+                    events = watcher.feed(chunk)
+                    if translator is None:
+                        yield chunk
+                    elif out := translated(events):
+                        yield out
             except httpx.HTTPError as exc:
                 call.error = self.redact(f"upstream stream broke: {type(exc).__name__}: {exc}")[:MAX_ERROR_CHARS]
+                if translator is not None:
+                    # The client's API has its own way to say a stream failed; a bare cut would look like success.
+                    yield b"".join(translator.close(call.error))
                 return
             state["complete"] = True
+            if translator is not None:
+                yield translated(watcher.close()) + b"".join(translator.close())
 
         stream = chunks()
 
@@ -449,7 +613,25 @@ class RecordingProxy:
                     call.error = f"stream ended early: {why}"
                 self._finish(call)
 
-        return _RelayedStream(stream, on_close, upstream.status_code, self._response_headers(upstream))
+        if translator is None:
+            headers = self._response_headers(upstream)
+        else:
+            headers = {"content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache"}
+        return _RelayedStream(stream, on_close, upstream.status_code, headers)
+
+    async def _whole_as_stream(
+        self, call: _CallInProgress, upstream: httpx.Response, translator: StreamTranslator
+    ) -> bytes:
+        try:
+            answer = _json_object(await upstream.aread())
+        except httpx.HTTPError as exc:
+            call.error = self.redact(f"upstream broke off its answer: {type(exc).__name__}: {exc}")[:MAX_ERROR_CHARS]
+            return b"".join(translator.close(call.error))
+        if answer is None:
+            call.error = "upstream answered with a body that is not a chat completion"
+            return b"".join(translator.close(call.error))
+        call.facts.absorb(answer)
+        return b"".join(translator.feed(_as_chunk(answer)) + translator.close())
 
     # --- recording ---
 
