@@ -55,3 +55,19 @@ class EndpointUnreachable(EnvironmentProblem):
 
 class KeyringUnavailable(EnvironmentProblem):
     pass
+
+
+class HandshakeError(CabError):
+    """The preflight handshake failed; `cause` names what failed (e.g. "unauthorized", "no_tool_calls")."""
+
+    def __init__(self, message: str, cause: str = "") -> None:
+        super().__init__(message)
+        self.cause = cause
+
+
+class HandshakeRejected(HandshakeError, BadInput):
+    """The endpoint turned down what the user gave: the key, the model id or the URL's path (exit 2)."""
+
+
+class HandshakeFailed(HandshakeError, EndpointUnreachable):
+    """The endpoint is unreachable, broken, or lacks a feature the TUI needs (exit 3)."""

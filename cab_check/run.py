@@ -110,9 +110,14 @@ def run_cell(request: CellRequest, *, api_key: str | None = None, emit: Emit = l
             upstream = f"{reference.url}/v1"
         else:
             upstream = endpoint
-        if not request.skip_handshake:
-            handshake.probe_chat(upstream, api_key, model, redactor)
-        emit(PhaseFinished(phase="preflight", detail="skipped" if request.skip_handshake else "endpoint answered"))
+        if request.skip_handshake:
+            preflight = "skipped"
+        elif endpoint is None:  # ours: only the plain chat probe
+            preflight = handshake.summary([handshake.probe_chat(upstream, api_key, model, redactor)])
+        else:
+            checks = handshake.handshake(upstream, api_key, model, tui.needs, redactor)
+            preflight = handshake.summary(checks)
+        emit(PhaseFinished(phase="preflight", detail=preflight))
 
         emit(PhaseStarted(phase="setup"))
         temp_root = workspace.make_temp_root(run_id)
@@ -204,6 +209,9 @@ def _record(*, run_id, request, task: TaskSpec, tui: TuiSpec, model, endpoint, i
         reports.append(own_report)
     if agent.timed_out:
         notes.insert(0, "This run timed out — the agent ran but never finished within the harness limit.")
+    if request.skip_handshake:
+        notes.insert(0, "The preflight handshake was skipped (--skip-handshake): the endpoint was not checked for "
+                        "what this TUI needs before the agent started.")
     if endpoint is None:
         notes.insert(0, "Answered by the built-in reference model, which applies the task's known fix: "
                         "this shows the harness works, not how any model performs.")
