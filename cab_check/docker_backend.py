@@ -206,7 +206,7 @@ class DockerBackend:
                 str(workdir): {"bind": "/work", "mode": "rw"},
                 **{str(host): {"bind": target, "mode": mode} for host, (target, mode) in (mounts or {}).items()},
             },
-            tmpfs={CONTAINER_HOME: "rw,exec,size=1g,mode=1777", "/tmp": "rw,exec,size=2g,mode=1777"},
+            tmpfs={CONTAINER_HOME: _owned_tmpfs(user, "1g"), "/tmp": "rw,exec,size=2g,mode=1777"},
             network=network,
             network_mode="none" if network is None else None,
             cap_drop=["ALL"],
@@ -246,6 +246,11 @@ class DockerBackend:
             exit_code = container.wait(timeout=30)["StatusCode"]
         duration = time.monotonic() - started
         reader.join(timeout=10)
+        if not stdout and not stderr:
+            # A container that exits before attach() connects streams nothing; its log still has every line.
+            stdout.append(container.logs(stdout=True, stderr=False).decode("utf-8", "replace"))
+            stderr.append(container.logs(stdout=False, stderr=True).decode("utf-8", "replace"))
+            events.append((duration, stdout[0] + stderr[0]))
         return ContainerRun(exit_code, timed_out, duration, "".join(stdout), "".join(stderr), events)
 
     # --- cleanup ------------------------------------------------------------------------------------------
@@ -283,6 +288,13 @@ class DockerBackend:
             except docker.errors.NotFound:
                 pass
         return removed
+
+
+def _owned_tmpfs(user: str, size: str) -> str:
+    """tmpfs options for a HOME the container user owns: a tmpfs mounted over an image's existing folder takes
+    that folder's owner and mode (root, 755), which would leave HOME unwritable for the agent."""
+    uid, _, gid = user.partition(":")
+    return f"rw,exec,size={size},mode=700,uid={uid},gid={gid or uid}"
 
 
 def _pid_alive(pid: str | None) -> bool:
