@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import importlib.util
 import os
 import tomllib
 from importlib import resources as importlib_resources
@@ -139,9 +140,12 @@ def load_tui(folder: Path) -> TuiSpec:
     path = folder / TUI_FILE
     data = _read_toml(path, UnknownTui)
     try:
-        return TuiSpec(**data, root=folder)
+        tui = TuiSpec(**data, root=folder)
     except ValidationError as exc:
         raise UnknownTui(f"{path}: {_first_problem(exc)}.") from None
+    if tui.token_parser and importlib.util.find_spec(f"cab_check.tokens.{tui.token_parser}") is None:
+        raise UnknownTui(f"{path}: field 'token_parser': there is no parser cab_check.tokens.{tui.token_parser}.")
+    return tui
 
 
 def shipped_tuis() -> dict[str, TuiSpec]:
