@@ -171,7 +171,7 @@ def classify(function: dict[str, Any]) -> list[ToolUse]:
             return [use("edit", {"path": path, "edits": array_param}, edit_item=item_keys)]
         if content:
             return [use("write", {"path": path, "content": content})]
-        if required == (path,) and not _about_directories(props[path]):
+        if required == (path,) and not _about_directories(props[path]) and not _about_images(function):
             return [use("read", {"path": path})]
         return []
     patch = _patch_param(function, props, required)
@@ -193,6 +193,12 @@ def _edit_array(props: dict[str, dict[str, Any]]) -> tuple[str, tuple[str, str]]
 def _about_directories(schema: dict[str, Any]) -> bool:
     text = str(schema.get("description", "")).lower()
     return "director" in text and "file" not in text
+
+
+def _about_images(function: dict[str, Any]) -> bool:
+    # codex's view_image takes just a path, like a file reader, but shows the model pixels, not the text. Only the
+    # name tells: real file readers' descriptions mention images too ("also reads images").
+    return "image" in str(function.get("name", "")).lower()
 
 
 def _patch_param(function: dict[str, Any], props: dict[str, dict[str, Any]], required: tuple[str, ...]) -> str | None:

@@ -538,7 +538,13 @@ HANDLERS: dict[str, dict[str, Any]] = {
         "edit": edit_tool("filePath", "oldString", "newString", must_read=True),
         "bash": shell_tool("command"),
     },
-    "copilot": {"bash": shell_tool("command"), "str_replace_editor": editor_tool},
+    "copilot": {
+        "bash": shell_tool("command"),
+        "view": read_tool("path"),
+        "create": write_tool("path", "file_text"),
+        "edit": edit_tool("path", "old_str", "new_str"),
+    },
+    "copilot-str-replace-editor": {"bash": shell_tool("command"), "str_replace_editor": editor_tool},
     "qwen-code": {
         "read_file": read_tool("file_path"),
         "edit": edit_tool("file_path", "old_string", "new_string"),
@@ -546,7 +552,8 @@ HANDLERS: dict[str, dict[str, Any]] = {
         "run_shell_command": shell_tool("command"),
     },
     "openhands": {"terminal": shell_tool("command"), "file_editor": editor_tool},
-    "codex": {"shell": shell_tool("command"), "apply_patch": apply_patch_tool},
+    "codex": {"exec_command": shell_tool("cmd")},
+    "codex-apply-patch": {"shell": shell_tool("command"), "apply_patch": apply_patch_tool},
     "claude-code": {
         "Read": read_tool("file_path"),
         "Write": write_tool("file_path", "content", must_read=True),
@@ -655,8 +662,9 @@ def test_each_cli_applies_the_fix_with_its_own_tools(rust_served, workdir: Path,
         assert final is not None and "reference model" in final["content"]
     # The natural tool was used: no shell fallback when the CLI has file tools that work.
     used = [call_name for call_name, _ in cli.calls]
-    expected = {"pi": ["read", "edit"], "opencode": ["read", "edit"], "copilot": ["str_replace_editor"] * 2,
-                "qwen-code": ["read_file", "edit"], "openhands": ["file_editor"] * 2, "codex": ["shell"],
+    expected = {"pi": ["read", "edit"], "opencode": ["read", "edit"], "copilot": ["view", "edit"],
+                "copilot-str-replace-editor": ["str_replace_editor"] * 2, "qwen-code": ["read_file", "edit"],
+                "openhands": ["file_editor"] * 2, "codex": ["exec_command"], "codex-apply-patch": ["shell"],
                 "claude-code": ["Read", "Edit"], "mini-swe-agent": ["bash", "bash"]}  # fmt: skip
     assert used == expected[name]
 
@@ -680,11 +688,11 @@ def test_a_failed_edit_falls_back_to_reading_and_writing(rust_served, workdir: P
 
 def test_a_denied_shell_falls_back_to_apply_patch(rust_served, workdir: Path) -> None:
     handlers = {
-        **HANDLERS["codex"],
+        **HANDLERS["codex-apply-patch"],
         "shell": lambda cli, args: "Exit code: 1\nOutput:\nsandbox: operation not permitted",
     }
-    cli = SimulatedCLI(workdir, handlers, TOOL_SCHEMAS["codex"]["tools"])
-    drive(rust_served, cli, TOOL_SCHEMAS["codex"]["tools"])
+    cli = SimulatedCLI(workdir, handlers, TOOL_SCHEMAS["codex-apply-patch"]["tools"])
+    drive(rust_served, cli, TOOL_SCHEMAS["codex-apply-patch"]["tools"])
     assert_fixed(workdir)
     assert [n for n, _ in cli.calls] == ["shell", "apply_patch"]
 
@@ -737,10 +745,13 @@ def test_streamed_tool_call_has_openai_shape(rust_served) -> None:
     [
         ("pi", {"read": "read", "edit": "edit", "write": "write", "shell": "bash"}),
         ("opencode", {"read": "read", "edit": "edit", "write": "write", "shell": "bash"}),
-        ("copilot", {**dict.fromkeys(("read", "edit", "write"), "str_replace_editor"), "shell": "bash"}),
+        ("copilot", {"read": "view", "edit": "edit", "write": "create", "shell": "bash"}),
+        ("copilot-str-replace-editor", {**dict.fromkeys(("read", "edit", "write"), "str_replace_editor"),
+                                        "shell": "bash"}),
         ("qwen-code", {"read": "read_file", "edit": "edit", "write": "write_file", "shell": "run_shell_command"}),
         ("openhands", {"read": "file_editor", "edit": "file_editor", "write": "file_editor", "shell": "terminal"}),
-        ("codex", {"shell": "shell", "patch": "apply_patch"}),
+        ("codex", {"shell": "exec_command"}),  # view_image takes a path but is not a file reader
+        ("codex-apply-patch", {"shell": "shell", "patch": "apply_patch"}),
         ("claude-code", {"read": "Read", "edit": "Edit", "write": "Write", "shell": "Bash"}),
         ("mini-swe-agent", {"shell": "bash"}),
     ],
