@@ -11,7 +11,6 @@ from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from pathlib import Path
 
 from cab_check import catalog, handshake, launch, store, tokens, workspace
 from cab_check.asgi_server import BackgroundServer

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from cab_check.models import TokenReport
+from cab_check.tokens import count as _count
 
 # claude 2.1.330 in print mode with --output-format json prints one JSON object at the end:
 #   {"type":"result","subtype":"success"|"error_…", …, "usage":{"input_tokens","cache_creation_input_tokens",
@@ -18,10 +19,6 @@ from cab_check.models import TokenReport
 # input_tokens), so the three add up to the endpoint's prompt_tokens. total_cost_usd is priced as a Claude model
 # and means nothing for other models; it is not read.
 SOURCE = "TUI stdout"
-
-
-def _count(value: object) -> int:
-    return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0 else 0
 
 
 def _result_object(output: str) -> dict[str, Any] | None:

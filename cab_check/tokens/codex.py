@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from cab_check.models import TokenReport
+from cab_check.tokens import count as _count
+from cab_check.tokens import json_objects
 
 # codex exec 0.169 --json prints one JSON object a line; each turn ends with
 #   {"type":"turn.completed","usage":{"input_tokens","cached_input_tokens","cache_write_input_tokens",
@@ -17,22 +18,11 @@ from cab_check.models import TokenReport
 SOURCE = "TUI stdout"
 
 
-def _count(value: object) -> int:
-    return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0 else 0
-
-
 def parse_turn_usage(output: str) -> TokenReport | None:
     prompt = completion = 0
     found = False
-    for line in output.splitlines():
-        line = line.strip()
-        if not line.startswith("{") or "turn.completed" not in line:
-            continue
-        try:
-            event = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        usage = event.get("usage") if isinstance(event, dict) else None
+    for event in json_objects(output.splitlines()):
+        usage = event.get("usage")
         if event.get("type") != "turn.completed" or not isinstance(usage, dict):
             continue
         found = True

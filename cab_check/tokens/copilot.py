@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 from cab_check.models import TokenReport
+from cab_check.tokens import count as _count
 from cab_check.tokens.aider import parse_count
 
 # Copilot CLI 1.0.63 writes one events.jsonl per session under $COPILOT_HOME/session-state/<id>/. At the end of a
@@ -22,10 +23,6 @@ SOURCE = "TUI session file"
 SESSION_DIR = "copilot/session-state"
 _NUM = r"\d[\d,]*(?:\.\d+)?[kKmM]?"
 _STATS_LINE = re.compile(rf"Tokens\s+↑\s*(?P<up>{_NUM})[^↓\n]*↓\s*(?P<down>{_NUM})")
-
-
-def _count(value: object) -> int:
-    return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0 else 0
 
 
 def parse_session_files(session_dir: Path) -> TokenReport | None:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from cab_check.models import TokenReport
+from cab_check.tokens import count as _count
+from cab_check.tokens import json_objects
 
 # opencode 1.18 prints one JSON object a line; each model step ends with
 #   {"type":"step_finish", …, "part":{"type":"step-finish","reason":"tool-calls"|"stop",
@@ -17,22 +18,11 @@ from cab_check.models import TokenReport
 SOURCE = "TUI stdout"
 
 
-def _count(value: object) -> int:
-    return int(value) if isinstance(value, (int, float)) and value > 0 else 0
-
-
 def parse_step_tokens(output: str) -> TokenReport | None:
     prompt = completion = 0
     found = False
-    for line in output.splitlines():
-        line = line.strip()
-        if not line.startswith("{"):
-            continue
-        try:
-            event = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        part = event.get("part") if isinstance(event, dict) else None
+    for event in json_objects(output.splitlines()):
+        part = event.get("part")
         if event.get("type") != "step_finish" or not isinstance(part, dict) or not isinstance(part.get("tokens"), dict):
             continue
         tokens = part["tokens"]

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 from cab_check.models import TokenReport
+from cab_check.tokens import json_objects
 
 # pi 0.73 writes one JSONL session per run (docs/session-format.md); each assistant reply is a line
 #   {"type":"message", …, "message":{"role":"assistant", …, "usage":{"input","output","cacheRead","cacheWrite",
@@ -19,19 +19,6 @@ from cab_check.models import TokenReport
 # "agent_end", which are not counted); that is read when there is no session file.
 SOURCE = "TUI session file"
 SESSION_DIR = "pi-sessions"
-
-
-def _json_lines(lines: Iterable[str]) -> Iterator[dict[str, Any]]:
-    for line in lines:
-        line = line.strip()
-        if not line.startswith("{"):
-            continue
-        try:
-            entry = json.loads(line)
-        except json.JSONDecodeError:
-            continue  # a line cut short by a timeout
-        if isinstance(entry, dict):
-            yield entry
 
 
 def _assistant_usages(entries: Iterable[dict[str, Any]], entry_type: str) -> Iterator[dict[str, Any]]:
@@ -58,12 +45,12 @@ def _report(usages: Iterable[dict[str, Any]], source: str) -> TokenReport | None
 def parse_session_files(session_dir: Path) -> TokenReport | None:
     files = sorted(session_dir.rglob("*.jsonl")) if session_dir.is_dir() else []
     usages = (usage for path in files
-              for usage in _assistant_usages(_json_lines(path.read_text("utf-8", "replace").splitlines()), "message"))
+              for usage in _assistant_usages(json_objects(path.read_text("utf-8", "replace").splitlines()), "message"))
     return _report(usages, SOURCE)
 
 
 def parse_json_events(output: str) -> TokenReport | None:
-    return _report(_assistant_usages(_json_lines(output.splitlines()), "message_end"), "TUI stdout")
+    return _report(_assistant_usages(json_objects(output.splitlines()), "message_end"), "TUI stdout")
 
 
 def parse(output: str, out_dir: Path) -> TokenReport | None:

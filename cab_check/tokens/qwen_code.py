@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from cab_check.models import TokenReport
+from cab_check.tokens import count as _count
 
 # qwen 0.24 prints Claude-Code-style messages: stream-json one per line, json all in one array at the end.
 # The closing {"type":"result", …, "usage":{"input_tokens","output_tokens","cache_read_input_tokens",
@@ -30,10 +31,6 @@ def _messages(output: str) -> Iterator[dict[str, Any]]:
         for item in value if isinstance(value, list) else [value]:
             if isinstance(item, dict):
                 yield item
-
-
-def _count(value: object) -> int:
-    return int(value) if isinstance(value, (int, float)) and value > 0 else 0
 
 
 def _report(usage: dict[str, Any]) -> TokenReport:
