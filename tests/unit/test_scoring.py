@@ -22,7 +22,9 @@ from cab_check.scoring import (
 )
 from cab_check.scoring.composite import NOTE, WEIGHTS
 
-SEEDS_DIR = Path(__file__).resolve().parents[3] / "shared" / "seeds"
+# CAB's five published cell pages (shared/seeds), kept with the tests so the check never depends on a sibling
+# checkout and never skips.
+SEEDS_DIR = Path(__file__).resolve().parent / "fixtures" / "seeds"
 
 AIDER_STATE = [
     ".aider.chat.history.md",
@@ -102,13 +104,10 @@ def parse_page(path: Path) -> dict[str, dict[str, Any]]:
 
 
 def seed_pages() -> dict[str, dict[str, dict[str, Any]]]:
-    if not SEEDS_DIR.is_dir():
-        return {}
     return {p.name[:3]: parse_page(p) for p in sorted(SEEDS_DIR.glob("*.txt"))}
 
 
 PAGES = seed_pages()
-needs_seeds = pytest.mark.skipif(not PAGES, reason=f"seed pages not found at {SEEDS_DIR}")
 
 
 @pytest.mark.parametrize("row", SEED_TABLE, ids=[r[0] for r in SEED_TABLE])
@@ -132,7 +131,6 @@ def test_seed_003_counts_aider_state_as_unexpected():
     assert score_cell(facts_for(SEED_TABLE[3]))["composite"]["components"]["clean_blast"] == 0.1428571428571429
 
 
-@needs_seeds
 def test_seed_table_matches_the_pages():
     assert sorted(PAGES) == [r[0] for r in SEED_TABLE]
     for row in SEED_TABLE:
@@ -153,7 +151,6 @@ def test_seed_table_matches_the_pages():
         assert page["integrity"]["not_applicable"] is True  # no seed is an integrity task
 
 
-@needs_seeds
 @pytest.mark.parametrize("row", SEED_TABLE, ids=[r[0] for r in SEED_TABLE])
 def test_seed_pages_reproduced_byte_for_byte(row):
     """Every axis serialises exactly as on the page, except where CAB's refusal scanner read its own JSON."""
