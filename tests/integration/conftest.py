@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
+import threading
+import time
+from pathlib import Path
 
+import docker.errors
 import pytest
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
@@ -39,3 +44,56 @@ def leftovers(docker_client):
         ]
 
     return find
+
+
+class SecretWatcher(threading.Thread):
+    """While a run lives, keeps `docker inspect` of every container (and its image) this process creates and the
+    argv of every process on the machine, so a test can prove a secret reached none of them."""
+
+    def __init__(self, client) -> None:
+        super().__init__(daemon=True)
+        self.client = client
+        self.seen: dict[str, str] = {}  # where → what was there
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        while not self.done.is_set():
+            self._inspect_containers()
+            self._read_argvs()
+            time.sleep(0.2)
+
+    def _inspect_containers(self) -> None:
+        for container in self.client.containers.list(all=True, filters={"label": f"cab-check.pid={os.getpid()}"}):
+            try:
+                self.seen[f"docker inspect {container.name}"] = json.dumps(self.client.api.inspect_container(container.id))
+                image = container.attrs["Image"]
+                self.seen[f"docker inspect {image}"] = json.dumps(self.client.api.inspect_image(image))
+            except docker.errors.APIError:  # it went away between list and inspect
+                pass
+
+    def _read_argvs(self) -> None:
+        for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+            try:
+                argv = cmdline.read_bytes().replace(b"\0", b" ").decode("utf-8", "replace")
+            except OSError:  # the process ended
+                continue
+            if argv:
+                self.seen[f"argv of pid {cmdline.parent.name}: {argv[:80]}"] = argv
+
+    def assert_never_saw(self, secret: str, written_under: Path) -> None:
+        assert any(k.startswith("docker inspect") for k in self.seen), "the watcher never saw a container"
+        for where, text in self.seen.items():
+            assert secret not in text, f"the secret is in {where}"
+        files = [p for p in written_under.rglob("*") if p.is_file()]
+        assert files, f"the run wrote nothing under {written_under}"
+        for path in files:
+            assert secret.encode() not in path.read_bytes(), f"the secret is in {path}"
+
+
+@pytest.fixture
+def secret_watch(docker_client):
+    watcher = SecretWatcher(docker_client)
+    watcher.start()
+    yield watcher
+    watcher.done.set()
+    watcher.join()

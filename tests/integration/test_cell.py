@@ -10,7 +10,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -24,10 +23,6 @@ from cab_check.reference_model import ReferenceModel
 from cab_check.run import run_cell
 
 AXES = ["pass_rate", "tokens", "latency", "blast_radius", "refusal", "integrity", "composite"]
-
-
-def read_files(root: Path) -> dict[str, str]:
-    return {str(p): p.read_text(errors="replace") for p in root.rglob("*") if p.is_file()}
 
 
 def test_default_cell_passes_on_the_reference_model(isolated_history, leftovers):
@@ -76,44 +71,15 @@ class KeyWitness:
         await self.app(scope, receive, send)
 
 
-class ContainerWatcher(threading.Thread):
-    """Keeps `docker inspect` of every container and image this process's runs create, while they live."""
-
-    def __init__(self, client) -> None:
-        super().__init__(daemon=True)
-        self.client = client
-        self.inspected: dict[str, str] = {}
-        self.done = threading.Event()
-
-    def run(self) -> None:
-        while not self.done.is_set():
-            for container in self.client.containers.list(all=True, filters={"label": f"cab-check.pid={os.getpid()}"}):
-                try:
-                    self.inspected[container.id] = json.dumps(self.client.api.inspect_container(container.id))
-                    image = container.attrs["Image"]
-                    self.inspected[image] = json.dumps(self.client.api.inspect_image(image))
-                except Exception:  # it went away between list and inspect
-                    pass
-            time.sleep(0.2)
-
-
-def test_wrong_fix_fails_is_scored_and_the_key_stays_out(docker_client, isolated_history, leftovers):
+def test_wrong_fix_fails_is_scored_and_the_key_stays_out(secret_watch, isolated_history, leftovers):
     task = get_task("polyglot/rust-error-handling")
     original = (task.workdir / "src/lib.rs").read_text()
     # The model "fixes" the file by adding a comment: the file changes, the bug stays.
     wrong = ReferenceModel({"src/lib.rs": original}, {"src/lib.rs": "// Handled the error, promise.\n" + original})
     upstream = KeyWitness(wrong.app)
     canary = "sk-canary-" + secrets.token_hex(12)
-    watcher = ContainerWatcher(docker_client)
-    watcher.start()
-    try:
-        with BackgroundServer(upstream, "127.0.0.1") as server:
-            result = run_cell(
-                CellRequest(endpoint=f"{server.url}/v1", model="wrong-fixer"), api_key=canary
-            )
-    finally:
-        watcher.done.set()
-        watcher.join()
+    with BackgroundServer(upstream, "127.0.0.1") as server:
+        result = run_cell(CellRequest(endpoint=f"{server.url}/v1", model="wrong-fixer"), api_key=canary)
 
     assert result.passed is False
     assert result.axes["pass_rate"]["pass"] == 0
@@ -125,13 +91,7 @@ def test_wrong_fix_fails_is_scored_and_the_key_stays_out(docker_client, isolated
 
     # The key reached the upstream, and only the upstream.
     assert f"Bearer {canary}" in upstream.authorizations
-    assert watcher.inspected, "the watcher never saw the agent container"
-    for name, text in watcher.inspected.items():
-        assert canary not in text, f"canary key in docker inspect of {name}"
-    written = read_files(isolated_history)
-    assert written
-    for path, text in written.items():
-        assert canary not in text, f"canary key in {path}"
+    secret_watch.assert_never_saw(canary, isolated_history)
     assert leftovers(result.run_id) == []
 
 

@@ -1,7 +1,7 @@
 """Every TUI cab-check can build runs a whole cell for real: its image, its CLI, the proxy, the grader.
 
 The reference model answers through the CLI's own edit or tool protocol, so a pass means the CLI really
-applied the fix from what the model said."""
+applied the fix from what the model said. Each run also carries a canary key that must surface nowhere."""
 
 from __future__ import annotations
 
@@ -13,9 +13,11 @@ import sys
 
 import pytest
 
-from cab_check.catalog import shipped_tuis
+from cab_check.asgi_server import BackgroundServer
+from cab_check.catalog import get_task, shipped_tuis
 from cab_check.docker_backend import DockerBackend
 from cab_check.models import CellRequest
+from cab_check.reference_model import ReferenceModel
 from cab_check.run import run_cell
 from cab_check.settings import find_ca_bundle
 
@@ -23,8 +25,15 @@ BUILDABLE = sorted(name for name, tui in shipped_tuis().items() if tui.buildable
 
 
 @pytest.mark.parametrize("tui", BUILDABLE)
-def test_tui_passes_the_reference_cell(tui, isolated_history, leftovers):
-    result = run_cell(CellRequest(tui=tui, task="polyglot/rust-error-handling"))
+def test_tui_passes_the_reference_cell(tui, isolated_history, leftovers, secret_watch):
+    # The reference model served as a user's endpoint, with a canary key: the key must reach the endpoint and
+    # nothing else — no file the run wrote, no `docker inspect`, no process's argv — whatever the TUI does.
+    canary = "sk-canary-" + secrets.token_hex(12)
+    reference = ReferenceModel.from_task(get_task("polyglot/rust-error-handling"))
+    with BackgroundServer(reference.app, "127.0.0.1") as server:
+        # The handshake's tool-call probe asks for a `ping` tool the reference model has no reason to call.
+        request = CellRequest(tui=tui, endpoint=f"{server.url}/v1", model="cab-reference", skip_handshake=True)
+        result = run_cell(request, api_key=canary)
 
     assert result.axes["pass_rate"]["pass"] == 1, (result.axes["pass_rate"], result.notes)
     assert result.model_calls and all(call.status == 200 for call in result.model_calls)
@@ -32,6 +41,7 @@ def test_tui_passes_the_reference_cell(tui, isolated_history, leftovers):
     assert result.token_reports[0].source == "proxy" and result.token_reports[0].prompt_tokens > 0
     assert "src/lib.rs" in result.axes["blast_radius"]["modified"]
     assert leftovers(result.run_id) == []
+    secret_watch.assert_never_saw(canary, isolated_history)
 
 
 def test_any_tui_runs_from_an_image_the_user_brings(docker_client, isolated_history, leftovers):
