@@ -165,8 +165,8 @@ class DockerBackend:
 
     # --- network ------------------------------------------------------------------------------------------
 
-    def create_internal_network(self) -> tuple[str, str]:
-        """A per-run network with no route out; returns (name, gateway address the host listens on)."""
+    def create_internal_network(self) -> tuple[str, str, str]:
+        """A per-run network with no route out; returns (name, gateway address the host listens on, bridge)."""
         name = f"cab-check-{self.run_id}"
         network = self.client.networks.create(name, driver="bridge", internal=True, labels=self.labels())
         network.reload()
@@ -174,7 +174,12 @@ class DockerBackend:
         gateway = next((c["Gateway"] for c in configs if c.get("Gateway")), None)
         if gateway is None:
             raise EnvironmentProblem(f"Docker created network {name} without a gateway address; cannot reach it.")
-        return name, gateway
+        # Docker names a bridge network's host interface br-<first 12 of its id> unless told otherwise.
+        return name, gateway, "br-" + network.id[:12]
+
+    def live_run_ids(self) -> set[str]:
+        """Runs whose network still exists, from any cab-check process."""
+        return {n.attrs.get("Labels", {}).get(LABEL_RUN, "") for n in self.client.networks.list(filters={"label": LABEL_RUN})}
 
     # --- containers ---------------------------------------------------------------------------------------
 

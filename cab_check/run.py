@@ -12,7 +12,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from cab_check import catalog, handshake, launch, store, tokens, workspace
+from cab_check import catalog, handshake, host_fence, launch, store, tokens, workspace
 from cab_check.asgi_server import BackgroundServer
 from cab_check.docker_backend import DockerBackend
 from cab_check.errors import BadInput
@@ -91,6 +91,7 @@ def run_cell(request: CellRequest, *, api_key: str | None = None, emit: Emit = l
     with ExitStack() as cleanup:
         docker = DockerBackend(run_id)
         docker.sweep_orphans()
+        host_fence.remove_orphans(docker.live_run_ids())
         cleanup.callback(docker.remove_run, run_id)
 
         emit(PhaseStarted(phase="images", detail=f"{tui.name} and {task.toolchain} toolchain"))
@@ -129,10 +130,13 @@ def run_cell(request: CellRequest, *, api_key: str | None = None, emit: Emit = l
             baseline = workspace.snapshot(workdir)
         emit(PhaseFinished(phase="setup"))
 
-        network, gateway = docker.create_internal_network()
+        network, gateway, bridge = docker.create_internal_network()
         token = new_run_token()
         proxy = RecordingProxy(upstream, api_key, token, on_call=lambda call: emit(ModelCallRecorded(call=call)))
         proxy_server = cleanup.enter_context(BackgroundServer(proxy.app, gateway))
+        take_down = host_fence.fence(bridge, proxy_server.port, run_id)
+        if take_down is not None:
+            cleanup.callback(take_down)
         cleanup.callback(proxy.close)  # runs before the server stops: its loop must still be alive
 
         emit(PhaseStarted(phase="agent", detail=f"{tui.name} on {task.slug}, timeout {timeout_s} s"))
@@ -178,6 +182,7 @@ def run_cell(request: CellRequest, *, api_key: str | None = None, emit: Emit = l
         run_id=run_id, request=request, task=task, tui=tui, model=model, endpoint=endpoint,
         image=tui_image.tag, image_id=tui_image.image_id, agent=agent, graded=graded, changes=changes,
         started_at=started_at, ended_at=ended_at, tracer=tracer, proxy=proxy, own_report=own_report,
+        host_fenced=take_down is not None,
         redactor=redactor,
     )
     emit(CellFinished(result=result))
@@ -185,7 +190,7 @@ def run_cell(request: CellRequest, *, api_key: str | None = None, emit: Emit = l
 
 
 def _record(*, run_id, request, task: TaskSpec, tui: TuiSpec, model, endpoint, image, image_id, agent, graded,
-            changes, started_at, ended_at, tracer, proxy, own_report: TokenReport | None,
+            changes, started_at, ended_at, tracer, proxy, own_report: TokenReport | None, host_fenced: bool,
             redactor: Redactor) -> CellResult:
     """Scores the recorded facts and writes the result and the recording to the history store."""
     calls = list(proxy.calls)
@@ -208,6 +213,9 @@ def _record(*, run_id, request, task: TaskSpec, tui: TuiSpec, model, endpoint, i
         reports.append(own_report)
     if agent.timed_out:
         notes.insert(0, "This run timed out — the agent ran but never finished within the harness limit.")
+    if not host_fenced:
+        notes.insert(0, "The agent's network had no route out, but this host's own services (listening on all "
+                        "addresses) were reachable from it: fencing them needs cab-check to run as root with iptables.")
     if request.skip_handshake:
         notes.insert(0, "The preflight handshake was skipped (--skip-handshake): the endpoint was not checked for "
                         "what this TUI needs before the agent started.")
