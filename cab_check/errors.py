@@ -71,3 +71,7 @@ class HandshakeRejected(HandshakeError, BadInput):
 
 class HandshakeFailed(HandshakeError, EndpointUnreachable):
     """The endpoint is unreachable, broken, or lacks a feature the TUI needs (exit 3)."""
+
+
+class ResultNotSaved(EnvironmentProblem):
+    pass

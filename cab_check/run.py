@@ -224,7 +224,6 @@ def _record(*, run_id, request, task: TaskSpec, tui: TuiSpec, model, endpoint, i
                         "this shows the harness works, not how any model performs.")
 
     recording = store.run_dir(run_id) / store.RECORDING_FILE
-    write_asciicast(recording, agent.output_events, started_at, f"{tui.name} × {task.slug}", redactor)
     result = CellResult(
         cell_id=f"local/{tui.name}/{model}/{task.slug}", run_id=run_id, tui=tui.name, tui_version=tui.version,
         model=model, model_label=REFERENCE_MODEL_LABEL if endpoint is None else model, endpoint=endpoint,
@@ -234,5 +233,7 @@ def _record(*, run_id, request, task: TaskSpec, tui: TuiSpec, model, endpoint, i
         token_reports=reports, l15=l15(task.constraints, facts), recording=str(recording), diff=changes.diff, notes=notes,
     )
     result = CellResult.model_validate(redactor.data(result.model_dump(mode="json")))
-    store.save_result(result)
+    with store.saving(run_id):
+        write_asciicast(recording, agent.output_events, started_at, f"{tui.name} × {task.slug}", redactor)
+        store.save_result(result)
     return result

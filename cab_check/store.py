@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import platformdirs
 
+from cab_check.errors import ResultNotSaved
 from cab_check.models import CellResult
 
 RESULT_FILE = "result.json"
@@ -37,6 +41,20 @@ def write_atomic(path: Path, text: str) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+@contextmanager
+def saving(run_id: str) -> Iterator[Path]:
+    """Writes a run's files all or none: on a full disk (or any write error) the run's folder goes away whole."""
+    folder = run_dir(run_id)
+    try:
+        yield folder
+    except OSError as exc:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise ResultNotSaved(
+            f"Could not save the run to {folder} ({exc.strerror or exc}): free some space, or point CAB_CHECK_HOME "
+            "at another disk, and run it again."
+        ) from None
 
 
 def save_result(result: CellResult) -> Path:
