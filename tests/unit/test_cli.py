@@ -65,3 +65,11 @@ def test_task_new_scaffolds_a_folder_that_validates(tmp_path, capsys):
     assert main(["task", "new", str(folder)]) == 0
     assert main(["task", "validate", str(folder), "--no-grade"]) == 0
     assert "valid" in capsys.readouterr().out
+
+
+def test_docker_not_running_is_an_environment_error(monkeypatch, capsys, isolated_history, tmp_path):
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-docker.sock")
+    assert main(["check"]) == 3
+    err = " ".join(capsys.readouterr().err.split())
+    assert "Docker is not reachable" in err and "start the Docker engine" in err and "Traceback" not in err
+    assert not (isolated_history / "runs").exists()
