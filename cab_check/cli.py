@@ -12,7 +12,14 @@ import signal
 import sys
 
 from cab_check import __version__
-from cab_check.errors import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_PASSED, BadInput, CabError
+from cab_check.errors import (
+    EXIT_BAD_INPUT,
+    EXIT_ENVIRONMENT,
+    EXIT_FAILED,
+    EXIT_PASSED,
+    BadInput,
+    CabError,
+)
 
 EXIT_CANCELLED = 130
 
@@ -44,6 +51,10 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("tasks", help="list the tasks")
     tuis = commands.add_parser("tuis", help="list the coding-agent CLIs")
     tuis.add_argument("--markdown", action="store_true", help="print the table README.md carries")
+    doctor = commands.add_parser("doctor", help="check Docker, disk, images, keyring, isolation and an endpoint")
+    doctor.add_argument("--endpoint", metavar="URL", help="also handshake this endpoint for every TUI")
+    doctor.add_argument("--model", metavar="ID", help="model id for the endpoint handshake")
+    _key_sources(doctor)
     key = commands.add_parser("key", help="keep API keys in the OS keyring, one per endpoint")
     key_commands = key.add_subparsers(dest="key_command", metavar="ACTION", required=True)
     key_set = key_commands.add_parser("set", help="save the key for an endpoint (asked for, hidden)")
@@ -156,6 +167,39 @@ def _resolve_key(endpoint: str, args: argparse.Namespace) -> str | None:
             print(f"Could not save to the keyring ({type(exc).__name__}); using it for this run only.",
                   file=sys.stderr)
     return key or None
+
+
+def _doctor(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from cab_check import doctor
+
+    console = Console()
+    findings = doctor.machine()
+    grid = []
+    if args.endpoint:
+        from cab_check.run import validate_endpoint
+
+        endpoint = validate_endpoint(args.endpoint)
+        if not args.model:
+            raise BadInput("An endpoint needs a model: add --model with the id your server serves.")
+        endpoint_findings, grid = doctor.endpoint_grid(endpoint, _resolve_key(endpoint, args), args.model)
+        findings += endpoint_findings
+    marks = {"ok": "[green]✓[/]", "warn": "[yellow]![/]", "fail": "[red]✗[/]"}
+    for finding in findings:
+        console.print(f"{marks[finding.status]} [bold]{finding.area}[/] {finding.detail}", highlight=False)
+        if finding.fix and finding.status != "ok":
+            console.print(f"    → {finding.fix}", style="dim", highlight=False)
+    if grid:
+        table = Table(title=f"Which TUIs can run against {args.model}", title_justify="left")
+        table.add_column("TUI")
+        table.add_column("")
+        table.add_column("why")
+        for row in grid:
+            table.add_row(row.tui, marks["ok" if row.ok else "fail"], row.detail)
+        console.print(table)
+    return EXIT_ENVIRONMENT if any(f.status == "fail" for f in findings) else EXIT_PASSED
 
 
 def _key(args: argparse.Namespace) -> int:
@@ -276,7 +320,7 @@ def _cleanup(args: argparse.Namespace) -> int:
     return EXIT_PASSED
 
 
-COMMANDS = {"check": _check, "tasks": _tasks, "task": _task, "key": _key, "tuis": _tuis, "show": _show, "history": _history,
+COMMANDS = {"check": _check, "tasks": _tasks, "task": _task, "key": _key, "doctor": _doctor, "tuis": _tuis, "show": _show, "history": _history,
             "cleanup": _cleanup}
 
 if __name__ == "__main__":

@@ -116,6 +116,22 @@ class DockerBackend:
 
     # --- images -------------------------------------------------------------------------------------------
 
+    def expected_tag(self, name: str, folder: Path) -> str:
+        """The tag ensure_image would build or reuse, computed without building anything."""
+        base = declared_base(folder)
+        base_tag = self.expected_tag(base, base_dir(base)) if base else None
+        return f"{IMAGE_REPO}/{name}:{inputs_hash(folder, base_tag)}"
+
+    def image_state(self, name: str, folder: Path) -> str:
+        """'present', 'stale' (an older build of it exists) or 'missing'."""
+        tag = self.expected_tag(name, folder)
+        try:
+            self.client.images.get(tag)
+            return "present"
+        except docker.errors.ImageNotFound:
+            older = self.client.images.list(name=f"{IMAGE_REPO}/{name}")
+            return "stale" if older else "missing"
+
     def ensure_image(
         self, name: str, folder: Path, ca_bundle: Path | None, progress: Callable[[str], None]
     ) -> ImageRef:
