@@ -4,9 +4,9 @@ grader containers, and cleanup by label."""
 from __future__ import annotations
 
 import hashlib
-import re
 import io
 import os
+import re
 import tarfile
 import threading
 import time
@@ -77,6 +77,16 @@ def inputs_hash(folder: Path, base_tag: str | None = None) -> str:
     return digest.hexdigest()[:16]
 
 
+def _tag(name: str, folder: Path, base_tag: str | None) -> str:
+    return f"{IMAGE_REPO}/{name}:{inputs_hash(folder, base_tag)}"
+
+
+def image_tag(name: str, folder: Path) -> str:
+    """The tag an image's inputs (and its base's, recursively) give it; computed without building anything."""
+    base = declared_base(folder)
+    return _tag(name, folder, image_tag(base, base_dir(base)) if base else None)
+
+
 def _build_context(folder: Path, ca_bundle: Path | None) -> io.BytesIO:
     """The folder as a tar, plus cab-ca/ holding the extra CA bundle (or nothing) for the Dockerfile to COPY.
 
@@ -116,17 +126,10 @@ class DockerBackend:
 
     # --- images -------------------------------------------------------------------------------------------
 
-    def expected_tag(self, name: str, folder: Path) -> str:
-        """The tag ensure_image would build or reuse, computed without building anything."""
-        base = declared_base(folder)
-        base_tag = self.expected_tag(base, base_dir(base)) if base else None
-        return f"{IMAGE_REPO}/{name}:{inputs_hash(folder, base_tag)}"
-
     def image_state(self, name: str, folder: Path) -> str:
         """'present', 'stale' (an older build of it exists) or 'missing'."""
-        tag = self.expected_tag(name, folder)
         try:
-            self.client.images.get(tag)
+            self.client.images.get(image_tag(name, folder))
             return "present"
         except docker.errors.ImageNotFound:
             older = self.client.images.list(name=f"{IMAGE_REPO}/{name}")
@@ -138,7 +141,7 @@ class DockerBackend:
         buildargs = {}
         if base := declared_base(folder):
             buildargs["BASE"] = self.ensure_image(base, base_dir(base), ca_bundle, progress).tag
-        tag = f"{IMAGE_REPO}/{name}:{inputs_hash(folder, buildargs.get('BASE'))}"
+        tag = _tag(name, folder, buildargs.get("BASE"))  # the base's tag is known: no second hash of its inputs
         try:
             return ImageRef(tag, self.client.images.get(tag).id, built=False)
         except docker.errors.ImageNotFound:
