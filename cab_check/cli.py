@@ -179,11 +179,9 @@ def _doctor(args: argparse.Namespace) -> int:
     findings = doctor.machine()
     grid = []
     if args.endpoint:
-        from cab_check.run import validate_endpoint
+        from cab_check.run import validate_model_endpoint
 
-        endpoint = validate_endpoint(args.endpoint)
-        if not args.model:
-            raise BadInput("An endpoint needs a model: add --model with the id your server serves.")
+        endpoint = validate_model_endpoint(args.endpoint, args.model)
         endpoint_findings, grid = doctor.endpoint_grid(endpoint, _resolve_key(endpoint, args), args.model)
         findings += endpoint_findings
     marks = {"ok": "[green]✓[/]", "warn": "[yellow]![/]", "fail": "[red]✗[/]"}
@@ -275,7 +273,7 @@ def _tuis(args: argparse.Namespace) -> int:
         print(tui_table(shipped_tuis()), end="")
         return EXIT_PASSED
     for name, tui in shipped_tuis().items():
-        needs = [n for n, on in (("tool calls", tui.needs.tool_calls), ("streaming", tui.needs.streaming)) if on]
+        needs = tui.needs.features
         wire = {"chat": "chat completions", "responses": "Responses API", "anthropic": "Anthropic Messages"}
         how = "built by cab-check" if tui.buildable else "needs an image you provide (--image)"
         print(f"{name:14} {tui.version:10} {how}; {wire[tui.needs.wire]}; "

@@ -46,7 +46,7 @@ def machine() -> list[Finding]:
 
 
 def _keyring() -> Finding:
-    from cab_check.secrets import _keyring as usable_keyring
+    from cab_check.secrets import usable_keyring
 
     try:
         backend = usable_keyring().get_keyring()
@@ -123,7 +123,7 @@ def endpoint_grid(base_url: str, api_key: str | None, model: str) -> tuple[list[
 
 
 def _compatible(tui: TuiSpec, capability: dict[str, str | None]) -> Compatibility:
-    needed = ["chat"] + [n for n, on in (("streaming", tui.needs.streaming), ("tool calls", tui.needs.tool_calls)) if on]
+    needed = ["chat", *tui.needs.features]
     missing = [n for n in needed if capability.get(n, "not checked") is not None]
     if missing:
         return Compatibility(tui.name, False, f"needs {', '.join(missing)}")

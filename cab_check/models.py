@@ -88,6 +88,11 @@ class TuiNeeds(_Strict):
     streaming: bool = False
     wire: Literal["chat", "responses", "anthropic"] = "chat"
 
+    @property
+    def features(self) -> list[str]:
+        """The endpoint features this TUI cannot run without, beyond plain chat completions, by their names."""
+        return [name for name, on in (("tool calls", self.tool_calls), ("streaming", self.streaming)) if on]
+
 
 class TuiSpec(_Strict):
     """A coding-agent CLI as data: how its image is built and how it runs one prompt headless.

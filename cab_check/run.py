@@ -48,6 +48,7 @@ def new_run_id() -> str:
 
 
 def validate_endpoint(endpoint: str) -> str:
+    """The endpoint's normalised base URL; BadInput when it is no http(s) URL."""
     import httpx
 
     try:
@@ -57,6 +58,14 @@ def validate_endpoint(endpoint: str) -> str:
     if url is None or url.scheme not in ("http", "https") or not url.host:
         raise BadInput(f"'{endpoint}' is not an http(s) URL: give the endpoint's base URL, e.g. http://localhost:8000/v1.")
     return endpoint.rstrip("/")
+
+
+def validate_model_endpoint(endpoint: str, model: str | None) -> str:
+    """An endpoint to run a model on: a valid URL, and a model id to ask it for."""
+    endpoint = validate_endpoint(endpoint)
+    if not model:
+        raise BadInput("An endpoint needs a model: add --model with the id your server serves.")
+    return endpoint
 
 
 @dataclass(frozen=True)
@@ -73,9 +82,7 @@ def resolve(request: CellRequest) -> ResolvedCell:
     tui = catalog.get_tui(request.tui)
     if not tui.buildable and not request.image:
         raise BadInput(f"{tui.name} has no image cab-check can build ({tui.user_image}): pass --image with yours.")
-    endpoint = validate_endpoint(request.endpoint) if request.endpoint else None
-    if endpoint and not request.model:
-        raise BadInput("An endpoint needs a model: add --model with the id your server serves.")
+    endpoint = validate_model_endpoint(request.endpoint, request.model) if request.endpoint else None
     return ResolvedCell(task, tui, endpoint, request.model if endpoint else REFERENCE_MODEL_ID)
 
 

@@ -20,7 +20,7 @@ def keyring_user(endpoint: str) -> str:
     return endpoint.rstrip("/")
 
 
-def _keyring():
+def usable_keyring():
     """The OS keyring, or KeyringUnavailable with what to use instead."""
     import keyring
     from keyring.backends import fail
@@ -39,13 +39,13 @@ def load_key(endpoint: str) -> str | None:
     from keyring.errors import KeyringError
 
     try:
-        return _keyring().get_password(KEYRING_SERVICE, keyring_user(endpoint))
+        return usable_keyring().get_password(KEYRING_SERVICE, keyring_user(endpoint))
     except (KeyringError, KeyringUnavailable):
         return None
 
 
 def saved_endpoints() -> list[str]:
-    raw = _keyring().get_password(KEYRING_SERVICE, INDEX_USER)
+    raw = usable_keyring().get_password(KEYRING_SERVICE, INDEX_USER)
     try:
         endpoints = json.loads(raw) if raw else []
     except ValueError:
@@ -54,11 +54,11 @@ def saved_endpoints() -> list[str]:
 
 
 def _write_index(endpoints: list[str]) -> None:
-    _keyring().set_password(KEYRING_SERVICE, INDEX_USER, json.dumps(sorted(set(endpoints))))
+    usable_keyring().set_password(KEYRING_SERVICE, INDEX_USER, json.dumps(sorted(set(endpoints))))
 
 
 def save_key(endpoint: str, key: str) -> None:
-    _keyring().set_password(KEYRING_SERVICE, keyring_user(endpoint), key)
+    usable_keyring().set_password(KEYRING_SERVICE, keyring_user(endpoint), key)
     _write_index([*saved_endpoints(), keyring_user(endpoint)])
 
 
@@ -66,7 +66,7 @@ def delete_key(endpoint: str) -> bool:
     """Removes the endpoint's key; False when there was none."""
     from keyring.errors import PasswordDeleteError
 
-    keyring = _keyring()
+    keyring = usable_keyring()
     try:
         keyring.delete_password(KEYRING_SERVICE, keyring_user(endpoint))
         found = True

@@ -15,8 +15,7 @@ def tui_table(tuis: dict[str, TuiSpec]) -> str:
         "| --- | --- | --- | --- | --- |",
     ]
     for name, tui in tuis.items():
-        needs = [label for label, on in (("tool calls", tui.needs.tool_calls), ("streaming", tui.needs.streaming)) if on]
-        needs.append(WIRE[tui.needs.wire])
+        needs = [*tui.needs.features, WIRE[tui.needs.wire]]
         sources = ", ".join(filter(None, ["proxy", tui_source(tui.token_parser)]))
         version = f"{tui.package} {tui.version}" if tui.buildable else f"{tui.package}: image you provide"
         verified = f"`{CELL_TEST.format(name=name)}`" if tui.buildable else "not run here: no image can be built"
