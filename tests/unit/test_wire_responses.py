@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import secrets
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,43 +20,7 @@ from cab_check.models import ModelCall
 from cab_check.proxy import RecordingProxy, new_run_token
 from cab_check.wire import WireError
 from cab_check.wire.responses import ResponsesStream, chat_request, from_chat
-
-
-def events_of(raw: bytes) -> list[tuple[str | None, dict[str, Any]]]:
-    """Server-sent events as (event name, JSON data) pairs."""
-    out = []
-    for block in raw.decode().split("\n\n"):
-        name, data = None, []
-        for line in block.splitlines():
-            if line.startswith("event:"):
-                name = line[6:].strip()
-            elif line.startswith("data:"):
-                data.append(line[5:].strip())
-        if data:
-            out.append((name, json.loads("\n".join(data))))
-    return out
-
-
-def wait_for(predicate, timeout: float = 5.0) -> None:
-    # A stream's call is recorded as the stream closes, just after the client has read its end.
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "timed out waiting"
-        time.sleep(0.01)
-
-
-def chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
-    return {"object": "chat.completion.chunk", "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
-
-
-def call_delta(index: int, *, id: str | None = None, name: str | None = None, args: str = "") -> dict[str, Any]:
-    function: dict[str, Any] = {"arguments": args}
-    if name is not None:
-        function["name"] = name
-    delta: dict[str, Any] = {"index": index, "function": function}
-    if id is not None:
-        delta.update(id=id, type="function")
-    return {"tool_calls": [delta]}
+from wire_streams import call_delta, chunk, events_of, wait_for
 
 
 USAGE = {"prompt_tokens": 40, "completion_tokens": 9, "total_tokens": 49,
