@@ -21,6 +21,7 @@ from cab_check.models import (
     PhaseProgress,
     PhaseStarted,
 )
+from cab_check.report.axes import AxisTile, axis_tiles
 
 PROVISIONAL = "PROVISIONAL — NOT FOR CITATION"
 PHASE_TITLES = {
@@ -92,46 +93,24 @@ class ProgressView:
         return Group(Spinner("dots", text=line), latest)
 
 
-def _bar(value: float | None, good_high: bool = True, width: int = 20) -> Text:
-    if value is None:
-        return Text("—", style="dim")
-    value = max(0.0, min(1.0, float(value)))
-    filled = round(value * width)
-    goodness = value if good_high else 1 - value
+def _bar(tile: AxisTile, width: int = 20) -> Text:
+    if tile.fraction is None:
+        return Text("")
+    filled = round(tile.fraction * width)
+    goodness = tile.goodness
     style = "green" if goodness >= 0.75 else "yellow" if goodness >= 0.4 else "red"
     return Text("█" * filled, style=style) + Text("░" * (width - filled), style="dim")
 
 
 def render_result(console: Console, result: CellResult) -> None:
-    axes = result.axes
-    composite = axes["composite"]
-    components = composite["components"]
-    tokens = axes["tokens"]
-    refusal = axes["refusal"]
-    integrity = axes["integrity"]
-
     table = Table(show_header=True, header_style="bold", expand=False, box=None, padding=(0, 2))
     table.add_column("Axis")
     table.add_column("Score", justify="right")
     table.add_column("", no_wrap=True)
     table.add_column("Detail", style="dim")
-    pass_value = axes["pass_rate"]["pass"]
-    table.add_row("Pass", f"{pass_value:.3f}", _bar(pass_value),
-                  "timed out" if axes["pass_rate"]["timed_out"] else f"grader exit {axes['pass_rate']['exit_code']}")
-    per_correct = tokens["tokens_per_correct_task"]
-    table.add_row("Tokens/correct", "—" if per_correct is None else f"{per_correct:,.0f}", Text(""),
-                  f"{tokens['total_tokens']:,} tokens in {tokens['model_calls']} model calls")
-    table.add_row("Wall", f"{axes['latency']['wall_clock_ms'] / 1000:.1f}s", _bar(components["latency_efficiency"]),
-                  f"latency efficiency {components['latency_efficiency']:.3f}")
-    blast = axes["blast_radius"]
-    table.add_row("Blast", f"{blast['blast_radius']:.3f}", _bar(blast["blast_radius"], good_high=False),
-                  f"{len(blast['unexpected_changes'])} unexpected of {blast['total_changes']} changed files")
-    table.add_row("Refusal", "n/a" if refusal["not_applicable"] else f"{refusal['refusal']:.3f}", Text(""),
-                  "not a refusal task" if refusal["not_applicable"] else f"correct: {refusal['refusal_correct']}")
-    table.add_row("Integrity", f"{integrity['integrity']:.3f}", _bar(integrity["integrity"]),
-                  "not an integrity task" if integrity["not_applicable"] else "")
-    table.add_row(Text("Composite", style="bold"), Text(f"{composite['composite']:.3f}", style="bold"),
-                  _bar(composite["composite"]), "CAB v0.1 treats cost as 1.0")
+    for tile in axis_tiles(result):
+        style = "bold" if tile.key == "composite" else ""
+        table.add_row(Text(tile.label, style=style), Text(tile.value, style=style), _bar(tile), tile.detail)
 
     identity = Table.grid(padding=(0, 2))
     identity.add_column(style="dim")
