@@ -19,7 +19,7 @@ import docker.errors
 import requests.exceptions
 
 from cab_check.catalog import base_dir
-from cab_check.errors import BadInput, DockerUnavailable, EnvironmentProblem, ImageBuildFailed
+from cab_check.errors import BadInput, Cancelled, DockerUnavailable, EnvironmentProblem, ImageBuildFailed
 
 LABEL_RUN = "cab-check.run"
 LABEL_PID = "cab-check.pid"
@@ -29,6 +29,7 @@ CA_DIR = "cab-ca"
 CA_FILE = "extra-ca.crt"
 CONTAINER_HOME = "/home/cab"
 CPU_LIMIT = max(1, min(4, (os.cpu_count() or 1)))  # cores an agent or grader may use
+WAIT_SLICE_S = 1.0  # how often a running container is checked for a cancel
 
 
 @dataclass(frozen=True)
@@ -216,8 +217,11 @@ class DockerBackend:
         name_suffix: str = "agent",
         entrypoint: list[str] | None = None,
         mounts: dict[Path, tuple[str, str]] | None = None,  # host folder → (container path, "ro" | "rw")
+        cancel: threading.Event | None = None,
     ) -> ContainerRun:
-        """Runs one hardened container to completion (or kills it at the timeout) and collects its output."""
+        """Runs one hardened container to completion (or kills it at the timeout) and collects its output.
+
+        When `cancel` is set the container is killed within about a second and Cancelled is raised."""
         container = self.client.containers.create(
             image,
             command=command,
@@ -261,12 +265,10 @@ class DockerBackend:
         reader = threading.Thread(target=pump, daemon=True, name=f"cab-output-{name_suffix}")
         container.start()
         reader.start()
-        timed_out = False
-        try:
-            exit_code = container.wait(timeout=timeout_s)["StatusCode"]
-        except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError):
-            timed_out = True
-            container.kill()
+        exit_code = self._wait(container, started + timeout_s, cancel)
+        timed_out = exit_code is None
+        if timed_out:
+            _kill(container)
             exit_code = container.wait(timeout=30)["StatusCode"]
         duration = time.monotonic() - started
         reader.join(timeout=10)
@@ -276,6 +278,18 @@ class DockerBackend:
             stderr.append(container.logs(stdout=False, stderr=True).decode("utf-8", "replace"))
             events.append((duration, stdout[0] + stderr[0]))
         return ContainerRun(exit_code, timed_out, duration, "".join(stdout), "".join(stderr), events)
+
+    @staticmethod
+    def _wait(container, deadline: float, cancel: threading.Event | None) -> int | None:
+        """The container's exit code, or None at the deadline; waits in short slices so a cancel is seen soon."""
+        while (remaining := deadline - time.monotonic()) > 0:
+            try:
+                return container.wait(timeout=min(remaining, WAIT_SLICE_S))["StatusCode"]
+            except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError):
+                if cancel is not None and cancel.is_set():
+                    _kill(container)
+                    raise Cancelled() from None
+        return None
 
     # --- cleanup ------------------------------------------------------------------------------------------
 
@@ -312,6 +326,13 @@ class DockerBackend:
             except docker.errors.NotFound:
                 pass
         return removed
+
+
+def _kill(container) -> None:
+    try:
+        container.kill()
+    except docker.errors.APIError:
+        pass  # it exited on its own between the last wait and the kill (409 "is not running")
 
 
 def _owned_tmpfs(user: str, size: str) -> str:

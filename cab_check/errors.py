@@ -9,6 +9,7 @@ EXIT_PASSED = 0
 EXIT_FAILED = 1
 EXIT_BAD_INPUT = 2
 EXIT_ENVIRONMENT = 3
+EXIT_CANCELLED = 130  # as a shell reports a run stopped by Ctrl-C
 
 
 class CabError(Exception):
@@ -75,3 +76,12 @@ class HandshakeFailed(HandshakeError, EndpointUnreachable):
 
 class ResultNotSaved(EnvironmentProblem):
     pass
+
+
+class Cancelled(CabError):
+    """The user stopped the run (Cancel in the app); everything it made is removed before this is raised on."""
+
+    exit_code = EXIT_CANCELLED
+
+    def __init__(self, message: str = "Cancelled: the run's containers, network and temp files were removed.") -> None:
+        super().__init__(message)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import secrets
 import shutil
+import threading
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -15,7 +16,7 @@ from datetime import datetime, timezone
 from cab_check import catalog, handshake, host_fence, launch, store, tokens, workspace
 from cab_check.asgi_server import BackgroundServer
 from cab_check.docker_backend import DockerBackend
-from cab_check.errors import BadInput
+from cab_check.errors import BadInput, Cancelled
 from cab_check.models import (
     REFERENCE_MODEL_ID,
     REFERENCE_MODEL_LABEL,
@@ -86,14 +87,28 @@ def resolve(request: CellRequest) -> ResolvedCell:
     return ResolvedCell(task, tui, endpoint, request.model if endpoint else REFERENCE_MODEL_ID)
 
 
-def run_cell(request: CellRequest, *, api_key: str | None = None, emit: Emit = lambda event: None) -> CellResult:
-    """Runs one cell for real and returns its scored result (also saved to the history store)."""
+def run_cell(
+    request: CellRequest,
+    *,
+    api_key: str | None = None,
+    emit: Emit = lambda event: None,
+    cancel: threading.Event | None = None,
+) -> CellResult:
+    """Runs one cell for real and returns its scored result (also saved to the history store).
+
+    Setting `cancel` (from another thread) stops the run within about a second: Cancelled is raised after
+    everything the run made is removed."""
     cell = resolve(request)
     task, tui, endpoint, model = cell.task, cell.tui, cell.endpoint, cell.model
     redactor = Redactor(api_key)
     run_id = new_run_id()
     tracer = Tracer()
     timeout_s = request.timeout_s or task.timeout_s
+    cancel = cancel or threading.Event()
+
+    def checkpoint() -> None:
+        if cancel.is_set():
+            raise Cancelled()
 
     with ExitStack() as cleanup:
         docker = DockerBackend(run_id)
@@ -103,7 +118,11 @@ def run_cell(request: CellRequest, *, api_key: str | None = None, emit: Emit = l
 
         emit(PhaseStarted(phase="images", detail=f"{tui.name} and {task.toolchain} toolchain"))
         ca_bundle = request.ca_bundle or find_ca_bundle()
-        progress = lambda line: emit(PhaseProgress(phase="images", message=line))  # noqa: E731
+
+        def progress(line: str) -> None:
+            checkpoint()  # mid-build: dropping the build stream makes Docker stop the build
+            emit(PhaseProgress(phase="images", message=line))
+
         if request.image:
             tui_image = docker.use_image(request.image)
         else:
@@ -111,6 +130,7 @@ def run_cell(request: CellRequest, *, api_key: str | None = None, emit: Emit = l
         tool_image = docker.ensure_image(task.toolchain, catalog.image_dir(task.toolchain), ca_bundle, progress)
         emit(PhaseFinished(phase="images", detail=f"{tui_image.tag}, {tool_image.tag}"))
 
+        checkpoint()
         emit(PhaseStarted(phase="preflight"))
         if endpoint is None:
             reference = cleanup.enter_context(BackgroundServer(ReferenceModel.from_task(task).app, "127.0.0.1"))
@@ -126,6 +146,7 @@ def run_cell(request: CellRequest, *, api_key: str | None = None, emit: Emit = l
             preflight = handshake.summary(checks)
         emit(PhaseFinished(phase="preflight", detail=preflight))
 
+        checkpoint()
         emit(PhaseStarted(phase="setup"))
         temp_root = workspace.make_temp_root(run_id)
         cleanup.callback(shutil.rmtree, temp_root, ignore_errors=True)
@@ -161,7 +182,7 @@ def run_cell(request: CellRequest, *, api_key: str | None = None, emit: Emit = l
                     timeout_s=timeout_s, environment=started.env, network=network,
                     entrypoint=launch.SEED_ENTRYPOINT,
                     mounts={temp_root / "seed": (launch.SEED_MOUNT, "ro"), out_dir: (launch.OUT_MOUNT, "rw")},
-                    on_output=lambda text: emit(AgentOutput(text=redactor.text(text))),
+                    on_output=lambda text: emit(AgentOutput(text=redactor.text(text))), cancel=cancel,
                 )
                 span.update(exit_code=agent.exit_code, duration_s=agent.duration_s, timed_out=agent.timed_out)
             run["exit_code"] = agent.exit_code
@@ -170,6 +191,7 @@ def run_cell(request: CellRequest, *, api_key: str | None = None, emit: Emit = l
         emit(PhaseFinished(phase="agent", ok=not agent.timed_out,
                            detail="timed out" if agent.timed_out else f"exit code {agent.exit_code}"))
 
+        checkpoint()
         emit(PhaseStarted(phase="grade", detail=" ".join(task.grader.command)))
         changes = workspace.compare(task.workdir, baseline, workdir)
         with tracer.span("grade", f"grade:{task.slug}", image=tool_image.tag, command=task.grader.command) as grade:
@@ -177,7 +199,7 @@ def run_cell(request: CellRequest, *, api_key: str | None = None, emit: Emit = l
             workspace.copy_for_grading(workdir, grade_dir)
             graded = docker.run_container(
                 tool_image.tag, task.grader.command, workdir=grade_dir, user=workspace.container_user(),
-                timeout_s=task.grader.timeout_s, name_suffix="grader",
+                timeout_s=task.grader.timeout_s, name_suffix="grader", cancel=cancel,
             )
             grade.update(exit_code=graded.exit_code, timed_out=graded.timed_out)
         emit(PhaseFinished(phase="grade", ok=graded.exit_code == 0, detail=f"grader exit code {graded.exit_code}"))
