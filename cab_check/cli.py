@@ -14,14 +14,14 @@ import sys
 from cab_check import __version__
 from cab_check.errors import (
     EXIT_BAD_INPUT,
+    EXIT_CANCELLED,
     EXIT_ENVIRONMENT,
     EXIT_FAILED,
     EXIT_PASSED,
     BadInput,
     CabError,
+    EnvironmentProblem,
 )
-
-EXIT_CANCELLED = 130
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -75,6 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("--json", action="store_true")
     commands.add_parser("history", help="list stored results")
     commands.add_parser("cleanup", help="remove every container and network cab-check left behind")
+    commands.add_parser("gui", help="open the desktop app (needs the gui extra: cab-check[gui])")
     return parser
 
 
@@ -84,6 +85,7 @@ def main(argv: list[str] | None = None) -> int:
         build_parser().print_help()
         return EXIT_PASSED
     from rich.console import Console
+    from rich.markup import escape
 
     err = Console(stderr=True)
     # SIGTERM (a closed terminal, `kill`) must clean up like Ctrl-C does.
@@ -91,11 +93,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return COMMANDS[args.command](args)
     except CabError as exc:
-        err.print(f"[red]error:[/] {exc}", highlight=False)
+        err.print(f"[red]error:[/] {escape(str(exc))}", highlight=False)  # "[gui]" is text, not markup
         return exc.exit_code
     except KeyboardInterrupt:
         err.print("[yellow]Cancelled.[/] Containers, network and temp files of this run were removed.")
         return EXIT_CANCELLED
+    except BrokenPipeError:  # `cab tuis | head`: the reader left; say nothing more
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_PASSED
 
 
 def _check(args: argparse.Namespace) -> int:
@@ -318,8 +323,21 @@ def _cleanup(args: argparse.Namespace) -> int:
     return EXIT_PASSED
 
 
-COMMANDS = {"check": _check, "tasks": _tasks, "task": _task, "key": _key, "doctor": _doctor, "tuis": _tuis, "show": _show, "history": _history,
-            "cleanup": _cleanup}
+def _gui(args: argparse.Namespace) -> int:
+    try:
+        from cab_check.gui.app import main as gui_main
+    except ImportError as exc:
+        if exc.name and exc.name.split(".")[0] in ("PySide6", "shiboken6", "pyte"):
+            raise EnvironmentProblem(
+                "The desktop app needs the gui extra, which is not installed: "
+                "pip install 'cab-check[gui]' (or pipx install 'cab-check[gui]', uvx --from 'cab-check[gui]' cab gui)."
+            ) from None
+        raise
+    return gui_main([sys.argv[0]])
+
+
+COMMANDS = {"check": _check, "tasks": _tasks, "task": _task, "key": _key, "doctor": _doctor, "tuis": _tuis,
+            "show": _show, "history": _history, "cleanup": _cleanup, "gui": _gui}
 
 if __name__ == "__main__":
     sys.exit(main())

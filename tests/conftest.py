@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
+import os
+
+import keyring
 import pytest
+from keyring.backend import KeyringBackend
+from keyring.errors import PasswordDeleteError
+
+# Qt widgets in tests render offscreen: no display is needed, and none is touched.
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 
 @pytest.fixture(autouse=True)
@@ -11,3 +19,32 @@ def isolated_history(tmp_path_factory, monkeypatch):
     home = tmp_path_factory.mktemp("cab-home")
     monkeypatch.setenv("CAB_CHECK_HOME", str(home))
     return home
+
+
+class MemoryKeyring(KeyringBackend):
+    """The OS keyring stand-in for tests; the app and the CLI use the real one."""
+
+    priority = 1
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.entries: dict[tuple[str, str], str] = {}
+
+    def get_password(self, service, username):
+        return self.entries.get((service, username))
+
+    def set_password(self, service, username, password):
+        self.entries[(service, username)] = password
+
+    def delete_password(self, service, username):
+        if self.entries.pop((service, username), None) is None:
+            raise PasswordDeleteError(username)
+
+
+@pytest.fixture
+def memory_keyring():
+    previous = keyring.get_keyring()
+    backend = MemoryKeyring()
+    keyring.set_keyring(backend)
+    yield backend
+    keyring.set_keyring(previous)

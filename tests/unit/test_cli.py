@@ -73,3 +73,15 @@ def test_docker_not_running_is_an_environment_error(monkeypatch, capsys, isolate
     err = " ".join(capsys.readouterr().err.split())
     assert "Docker is not reachable" in err and "start the Docker engine" in err and "Traceback" not in err
     assert not (isolated_history / "runs").exists()
+
+
+def test_gui_without_the_gui_extra_says_how_to_get_it(monkeypatch, capsys):
+    import sys
+
+    for name in [m for m in sys.modules if m.startswith(("cab_check.gui", "PySide6"))]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "PySide6", None)  # what a plain `pip install cab-check` leaves out
+
+    assert main(["gui"]) == 3
+    err = capsys.readouterr().err
+    assert "cab-check[gui]" in err and "Traceback" not in err
