@@ -4,14 +4,15 @@ Each finding is ok, warn or fail with the fix; the engine reports, the CLI draws
 
 from __future__ import annotations
 
+import json
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 from cab_check import catalog, handshake, host_fence, store
-from cab_check.errors import CabError
-from cab_check.models import TuiNeeds, TuiSpec
+from cab_check.errors import CabError, EnvironmentProblem, HandshakeFailed
+from cab_check.models import REFERENCE_MODEL_ID, TaskSpec, TuiNeeds, TuiSpec
 from cab_check.secrets import Redactor
 
 Status = Literal["ok", "warn", "fail"]
@@ -118,13 +119,91 @@ def endpoint_grid(base_url: str, api_key: str | None, model: str) -> tuple[list[
                 break
     findings = [Finding(f"endpoint {name}", "ok" if why is None else "fail", why or "works")
                 for name, why in capability.items()]
-    grid = [_compatible(tui, capability) for tui in catalog.shipped_tuis().values()]
+    grid = [compatible(tui, capability) for tui in catalog.shipped_tuis().values()]
     return findings, grid
 
 
-def _compatible(tui: TuiSpec, capability: dict[str, str | None]) -> Compatibility:
+def compatible(tui: TuiSpec, capability: dict[str, str | None]) -> Compatibility:
+    """The verdict for one TUI, from what works (None) and why the rest does not."""
     needed = ["chat", *tui.needs.features]
     missing = [n for n in needed if capability.get(n, "not checked") is not None]
     if missing:
         return Compatibility(tui.name, False, f"needs {', '.join(missing)}")
     return Compatibility(tui.name, True, "compatible" + ("" if tui.buildable else " (with --image)"))
+
+
+# The handshake's ping probe does not fit the reference model, which only ever calls tools that apply its fix:
+# offered one file-writing tool and the task's prompt, it must call that tool.
+FILE_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "write_file",
+        "description": "Writes a whole file.",
+        "parameters": {
+            "type": "object",
+            "properties": {"path": {"type": "string", "description": "The file to write."},
+                           "content": {"type": "string", "description": "The file's new content."}},
+            "required": ["path", "content"],
+        },
+    },
+}
+
+
+def reference_grid(task: TaskSpec) -> tuple[list[Finding], list[Compatibility]]:
+    """The reference model for `task`, served on loopback as a run serves it, probed for each capability a TUI
+    can need: the run's own chat probe, the handshake's streaming probe, and a call of an offered file tool."""
+    from cab_check.asgi_server import BackgroundServer, ServerStartError
+    from cab_check.reference_model import ReferenceModel
+
+    redactor = Redactor()
+    server = BackgroundServer(ReferenceModel.from_task(task).app, "127.0.0.1")
+    try:
+        server.start()
+    except ServerStartError as exc:
+        raise EnvironmentProblem(f"The reference model could not be served on loopback ({exc}).") from None
+    with server:
+        base = f"{server.url}/v1"
+        probes = {
+            "chat": lambda: handshake.probe_chat(base, None, REFERENCE_MODEL_ID, redactor).detail,
+            "streaming": lambda: handshake.handshake(base, None, REFERENCE_MODEL_ID, TuiNeeds(streaming=True),
+                                                     redactor)[-1].detail,
+            "tool calls": lambda: _reference_calls_tool(base, task),
+        }
+        capability: dict[str, str | None] = {}
+        findings = []
+        for name, probe in probes.items():
+            try:
+                findings.append(Finding(name, "ok", probe()))
+                capability[name] = None
+            except CabError as exc:
+                findings.append(Finding(name, "fail", str(exc)))
+                capability[name] = str(exc)
+                if name == "chat":
+                    break  # nothing else can work
+    return findings, [compatible(tui, capability) for tui in catalog.shipped_tuis().values()]
+
+
+def _reference_calls_tool(base_url: str, task: TaskSpec) -> str:
+    import httpx
+
+    from cab_check.reference_model import NOTHING_TO_FIX
+
+    url = f"{base_url}/chat/completions"
+    body = {"model": REFERENCE_MODEL_ID, "messages": [{"role": "user", "content": task.prompt}],
+            "tools": [FILE_TOOL], "tool_choice": "auto", "stream": False}
+    try:
+        response = httpx.post(url, json=body, timeout=handshake.REQUEST_TIMEOUT_S)
+        message = response.json()["choices"][0]["message"]
+        calls = message.get("tool_calls") or []
+        function = calls[0]["function"] if calls else {}
+        arguments = json.loads(function["arguments"]) if function else {}
+    except (httpx.HTTPError, ValueError, LookupError, TypeError, AttributeError) as exc:
+        raise HandshakeFailed(f"The reference model gave no usable answer to a request with tools "
+                              f"({type(exc).__name__}).", "no_tool_calls") from None
+    if function.get("name") == FILE_TOOL["function"]["name"] and isinstance(arguments, dict):
+        return f"called the file tool it was offered, to write {arguments.get('path', 'a file')}"
+    if message.get("content") == NOTHING_TO_FIX:
+        return "the task needs no file changes, so it answers in text whatever tools it is offered"
+    said = str(message.get("content") or function.get("name") or "nothing")[:120]
+    raise HandshakeFailed(f"The reference model did not call the file tool it was offered ({said!r}).",
+                          "no_tool_calls")

@@ -588,3 +588,21 @@ def _causes(exc: BaseException) -> list[BaseException]:
         seen.append(current)
         current = current.__cause__ or current.__context__
     return seen
+
+
+# --- for front ends ----------------------------------------------------------------------------------------------
+
+
+def list_models(base_url: str, api_key: str | None, timeout_s: float = 5.0) -> list[str] | None:
+    """The sorted model ids ``GET {base_url}/models`` lists, or None when the answer is not an OpenAI model list.
+
+    Never raises for anything the server or the network does: a front end offers the ids to pick from and falls
+    back to free text on None."""
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    try:
+        response = httpx.get(f"{base_url.rstrip('/')}/models", headers=headers, timeout=timeout_s,
+                             follow_redirects=False)
+    except (httpx.HTTPError, httpx.InvalidURL, UnicodeError):  # UnicodeError: a key no header can carry
+        return None
+    ids = _model_ids(response) if response.status_code == 200 else None
+    return sorted(set(ids)) if ids is not None else None

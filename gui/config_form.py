@@ -1,0 +1,697 @@
+"""The Configure page: which model answers (the built-in reference model or the user's endpoint), which TUI runs
+which task, and "Check connection", which proves — with real requests — which TUIs that model can serve.
+
+Everything slow (the OS keyring, the endpoint's model list, the connection check) runs off the UI thread through
+cab_check.gui.background; the form only ever shows one sentence per problem, never a dialog.
+"""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from dataclasses import dataclass
+from itertools import pairwise
+from pathlib import Path
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QButtonGroup,
+    QCheckBox,
+    QComboBox,
+    QCompleter,
+    QFileDialog,
+    QFormLayout,
+    QFrame,
+    QGroupBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QRadioButton,
+    QScrollArea,
+    QSpinBox,
+    QStyle,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from cab_check import catalog, doctor, handshake, secrets
+from cab_check.errors import BadInput, CabError, KeyringUnavailable
+from cab_check.gui.app_settings import GuiSettings
+from cab_check.gui.background import Task, run_in_background
+from cab_check.gui.theme import goodness_color
+from cab_check.models import (
+    MAX_TIMEOUT_S,
+    MIN_TIMEOUT_S,
+    CellRequest,
+    TaskSpec,
+)
+
+REFERENCE_NOTE = ("Applies the task's known fix through the real agent: it shows the harness works, "
+                  "not how a model performs.")
+ENDPOINT_PLACEHOLDER = "http://localhost:8000/v1"
+KEY_LOADED = "Key loaded from the keyring."
+KEY_SAVED = "Key saved to the keyring."
+NO_KEYRING = "This machine has no usable OS keyring: type the key; it is used for this run only, never saved."
+LISTING = "Asking the endpoint for its models…"
+NO_MODELS = "The endpoint lists no models — type the id."
+WIRE_NAMES = {
+    "chat": "chat completions",
+    "responses": "the Responses API, which the proxy turns into chat completions",
+    "anthropic": "Anthropic Messages, which the proxy turns into chat completions",
+}
+IMAGE_NOTE = "(with an image you provide)"  # the CLI says "--image"; the form has an Image field
+PROMPT_LINES = 2
+PROMPT_LINE_CHARS = 200
+
+
+# --- checking the connection (no widgets: these run on a pool thread) -------------------------------------------
+
+
+@dataclass(frozen=True)
+class ConnectionReport:
+    """What "Check connection" found: one finding per capability, one verdict per shipped TUI."""
+
+    subject: str  # what was checked, for the summary line
+    findings: list[doctor.Finding]
+    grid: list[doctor.Compatibility]
+
+    @property
+    def summary(self) -> str:
+        ok = sum(c.ok for c in self.grid)
+        if ok == len(self.grid):
+            return f"All {ok} TUIs can use {self.subject}."
+        return f"{ok} of {len(self.grid)} TUIs can use {self.subject}."
+
+
+def check_endpoint(endpoint: str, api_key: str | None, model: str) -> ConnectionReport:
+    """The user's endpoint: the handshake once per capability (`cab doctor --endpoint`), then each TUI's verdict."""
+    findings, grid = doctor.endpoint_grid(endpoint, api_key, model)
+    findings = [doctor.Finding(f.area.removeprefix("endpoint "), f.status, f.detail, f.fix) for f in findings]
+    grid = [doctor.Compatibility(c.tui, c.ok, c.detail.replace("(with --image)", IMAGE_NOTE)) for c in grid]
+    return ConnectionReport(f"'{model}' at {endpoint}", findings, grid)
+
+
+def check_reference_model(task: TaskSpec) -> ConnectionReport:
+    """The reference model for `task`, served on loopback as a run serves it, probed for each capability."""
+    findings, grid = doctor.reference_grid(task)
+    grid = [doctor.Compatibility(c.tui, c.ok, c.detail.replace("(with --image)", IMAGE_NOTE)) for c in grid]
+    return ConnectionReport(f"the reference model on {task.slug} (checked on loopback)", findings, grid)
+
+
+def error_sentence(exc: BaseException, key: str | None = None) -> str:
+    """One sentence for a failure in the background; a bug also leaves its traceback on stderr (never the key)."""
+    redactor = secrets.Redactor(key)
+    if isinstance(exc, CabError):
+        return redactor.text(str(exc))
+    sys.stderr.write(redactor.text("".join(traceback.format_exception(exc))))
+    return redactor.text(f"The check hit an unexpected error ({type(exc).__name__}: {exc}).")
+
+
+def _saved_key(endpoint: str) -> str | None:
+    """The endpoint's key from the OS keyring; KeyringUnavailable when there is no keyring to ask."""
+    secrets.usable_keyring()
+    return secrets.load_key(endpoint)
+
+
+# --- the form ----------------------------------------------------------------------------------------------------
+
+
+def _wrapping_label(text: str = "") -> QLabel:
+    label = QLabel(text)
+    label.setWordWrap(True)
+    label.setTextFormat(Qt.TextFormat.PlainText)  # task prompts and server errors are never read as markup
+    return label
+
+
+def _first_lines(text: str) -> str:
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()][:PROMPT_LINES]
+    return "\n".join(line if len(line) <= PROMPT_LINE_CHARS else line[: PROMPT_LINE_CHARS - 1] + "…"
+                     for line in lines)
+
+
+class ConfigForm(QWidget):
+    """The cell to run and the model that answers. The main window reads `request()`, `api_key()` and
+    `commit_key()` when Run is pressed, and keeps `settings()` between sessions."""
+
+    changed = Signal()  # any field was edited
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._tuis = catalog.shipped_tuis()
+        self._tasks: dict[str, TaskSpec] = dict(catalog.shipped_tasks())  # by the task combo's item data
+        self._dark: bool | None = None  # the theme is the window's; kept so settings() round-trips
+        self._loaded_key: tuple[str, str] | None = None  # (endpoint, key) the key field was filled with
+        self._key_note = self._models_note = ""
+        self._settled: str | None = None  # the endpoint the key and the model list were last looked up for
+        self._listed_for: tuple[str, str | None] | None = None
+        self._generation = 0  # bumped per endpoint change: answers about an older one are dropped
+        self._running = False
+        self._check_task: Task | None = None
+        self._build()
+        self._wire()
+        self._show_tui()
+        self._show_task()
+        self.apply_settings(GuiSettings())  # the defaults live in one place
+
+    # --- layout ---------------------------------------------------------------------------------------------
+
+    def _build(self) -> None:
+        content = QWidget()
+        column = QVBoxLayout(content)
+        column.addWidget(self._build_source())
+        column.addWidget(self._build_cell())
+        column.addWidget(self._build_check())
+        column.addStretch(1)
+        scroll = QScrollArea()  # at 200 % scaling the form outgrows the window
+        scroll.setWidget(content)
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.addWidget(scroll)
+        chain = [
+            self.reference_radio, self.endpoint_radio, self.endpoint_edit, self.model_combo, self.key_edit,
+            self.show_key_button, self.save_key_check, self.tui_combo, self.image_edit, self.task_combo,
+            self.task_folder_button, self.timeout_spin, self.check_button, self.check_table,
+        ]
+        for first, second in pairwise(chain):
+            QWidget.setTabOrder(first, second)
+
+    def _build_source(self) -> QGroupBox:
+        self.source_box = QGroupBox("Model")
+        self.reference_radio = QRadioButton("&Built-in reference model")
+        self.reference_radio.setAccessibleDescription(REFERENCE_NOTE)
+        self.reference_radio.setChecked(True)
+        self.reference_note = _wrapping_label(REFERENCE_NOTE)
+        self.endpoint_radio = QRadioButton("My &endpoint")
+        self.endpoint_radio.setAccessibleDescription("An OpenAI-compatible chat-completions server of yours.")
+        self.source_group = QButtonGroup(self)
+        self.source_group.addButton(self.reference_radio)
+        self.source_group.addButton(self.endpoint_radio)
+
+        self.endpoint_edit = QLineEdit()
+        self.endpoint_edit.setPlaceholderText(ENDPOINT_PLACEHOLDER)
+        self.endpoint_edit.setAccessibleName("Endpoint URL")
+        self.endpoint_edit.setToolTip("The base URL that /chat/completions hangs off, usually ending in /v1.")
+        self.model_combo = QComboBox()
+        self.model_combo.setEditable(True)
+        self.model_combo.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
+        self.model_combo.lineEdit().setPlaceholderText("the model id the server serves")
+        self.model_combo.setAccessibleName("Model")
+        completer = QCompleter(self.model_combo.model(), self.model_combo)
+        completer.setCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
+        completer.setFilterMode(Qt.MatchFlag.MatchContains)  # "coder" finds "Qwen/Qwen2.5-Coder-7B-Instruct"
+        self.model_combo.setCompleter(completer)
+        self.key_edit = QLineEdit()
+        self.key_edit.setEchoMode(QLineEdit.EchoMode.Password)
+        self.key_edit.setPlaceholderText("empty when the server needs none")
+        self.key_edit.setAccessibleName("API key")
+        self.show_key_button = QPushButton("Sho&w")
+        self.show_key_button.setCheckable(True)
+        self.show_key_button.setAccessibleName("Show the API key")
+        self.show_key_button.setToolTip("Show or hide the key")
+        self.save_key_check = QCheckBox("Save key to the OS ke&yring")
+        self.save_key_check.setChecked(True)
+        self.save_key_check.setAccessibleName("Save key to the OS keyring")
+        self.status_label = _wrapping_label()
+        self.status_label.setAccessibleName("Endpoint status")
+
+        key_row = QHBoxLayout()
+        key_row.setContentsMargins(0, 0, 0, 0)
+        key_row.addWidget(self.key_edit, 1)
+        key_row.addWidget(self.show_key_button)
+        self.endpoint_fields = QWidget()
+        self._endpoint_form = fields = QFormLayout(self.endpoint_fields)
+        fields.setContentsMargins(0, 0, 0, 0)
+        fields.addRow(self._buddy("Endpoint UR&L:", self.endpoint_edit), self.endpoint_edit)
+        fields.addRow(self._buddy("&Model:", self.model_combo), self.model_combo)
+        fields.addRow(self._buddy("API &key:", self.key_edit), key_row)
+        fields.addRow("", self.save_key_check)
+        fields.addRow("", self.status_label)
+        fields.setRowVisible(self.status_label, False)
+
+        box = QVBoxLayout(self.source_box)
+        box.addWidget(self.reference_radio)
+        note_row = QHBoxLayout()
+        style = self.style()
+        note_row.addSpacing(style.pixelMetric(QStyle.PixelMetric.PM_ExclusiveIndicatorWidth)
+                            + style.pixelMetric(QStyle.PixelMetric.PM_RadioButtonLabelSpacing))  # under its text
+        note_row.addWidget(self.reference_note, 1)
+        box.addLayout(note_row)
+        box.addWidget(self.endpoint_radio)
+        box.addWidget(self.endpoint_fields)
+        return self.source_box
+
+    def _build_cell(self) -> QGroupBox:
+        self.cell_box = QGroupBox("Agent and task")
+        self.tui_combo = QComboBox()
+        self.tui_combo.setAccessibleName("TUI")
+        for name, tui in self._tuis.items():
+            self.tui_combo.addItem(name if tui.buildable else f"{name} (image you provide)", name)
+        self.tui_info = _wrapping_label()
+        self.tui_info.setAccessibleName("About the TUI")
+        self.image_edit = QLineEdit()
+        self.image_edit.setAccessibleName("Image")
+        self.task_combo = QComboBox()
+        self.task_combo.setAccessibleName("Task")
+        for slug in self._tasks:
+            self.task_combo.addItem(slug, slug)
+        self.task_folder_button = QPushButton("Task &folder…")
+        self.task_folder_button.setAccessibleName("Add a task folder")
+        self.task_folder_button.setToolTip("Add a task folder of your own (one with task.toml and workdir/)")
+        self.task_info = _wrapping_label()
+        self.task_info.setAccessibleName("About the task")
+        self.timeout_spin = QSpinBox()
+        # One below the least timeout stands for "the task's own", shown as the special text.
+        self.timeout_spin.setRange(MIN_TIMEOUT_S - 1, MAX_TIMEOUT_S)
+        self.timeout_spin.setSuffix(" s")
+        self.timeout_spin.setAccelerated(True)
+        self.timeout_spin.setAccessibleName("Timeout")
+        self.timeout_spin.setToolTip("How long the agent may run; the lowest value means the task's own timeout")
+
+        task_row = QHBoxLayout()
+        task_row.setContentsMargins(0, 0, 0, 0)
+        task_row.addWidget(self.task_combo, 1)
+        task_row.addWidget(self.task_folder_button)
+        form = QFormLayout(self.cell_box)
+        form.addRow(self._buddy("&TUI:", self.tui_combo), self.tui_combo)
+        form.addRow("", self.tui_info)
+        form.addRow(self._buddy("&Image:", self.image_edit), self.image_edit)
+        form.addRow(self._buddy("T&ask:", self.task_combo), task_row)
+        form.addRow("", self.task_info)
+        form.addRow(self._buddy("Time&out:", self.timeout_spin), self.timeout_spin)
+        return self.cell_box
+
+    def _build_check(self) -> QGroupBox:
+        box = QGroupBox("Connection")
+        self.check_button = QPushButton("Check co&nnection")
+        self.check_button.setAccessibleName("Check connection")
+        self.check_button.setToolTip("Ask the model a few small questions, as each TUI would, before any run")
+        self.check_summary = _wrapping_label("Checks which TUIs the chosen model can serve, in a few seconds.")
+        self.check_summary.setAccessibleName("Connection check result")
+        self.check_table = QTableWidget(0, 3)
+        self.check_table.setHorizontalHeaderLabels(["TUI", "Works", "Detail"])
+        self.check_table.setAccessibleName("Connection check: one row per TUI")
+        self.check_table.verticalHeader().setVisible(False)
+        self.check_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.check_table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.check_table.setWordWrap(True)
+        self.check_table.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)  # sized to its rows
+        header = self.check_table.horizontalHeader()
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
+        header.sectionResized.connect(self._fit_table)  # wrapped details take more or fewer lines
+        self.check_table.setVisible(False)
+        self.check_findings = _wrapping_label()
+        self.check_findings.setAccessibleName("What the model can do")
+        self.check_findings.setVisible(False)
+
+        row = QHBoxLayout()
+        row.addWidget(self.check_button)
+        row.addStretch(1)
+        layout = QVBoxLayout(box)
+        layout.addLayout(row)
+        layout.addWidget(self.check_summary)
+        layout.addWidget(self.check_findings)
+        layout.addWidget(self.check_table)
+        return box
+
+    @staticmethod
+    def _buddy(text: str, field: QWidget) -> QLabel:
+        label = QLabel(text)
+        label.setBuddy(field)
+        return label
+
+    def _wire(self) -> None:
+        self.reference_radio.toggled.connect(self._source_changed)
+        self.endpoint_edit.editingFinished.connect(self._endpoint_settled)
+        self.key_edit.textEdited.connect(self._key_typed)
+        self.key_edit.editingFinished.connect(self._list_models)
+        self.show_key_button.toggled.connect(self._show_key)
+        self.tui_combo.currentIndexChanged.connect(self._show_tui)
+        self.task_combo.currentIndexChanged.connect(self._show_task)
+        self.task_folder_button.clicked.connect(self._choose_task_folder)
+        self.check_button.clicked.connect(self.check_connection)
+        for signal in (self.reference_radio.toggled, self.endpoint_edit.textChanged, self.model_combo.editTextChanged,
+                       self.key_edit.textChanged, self.save_key_check.toggled, self.tui_combo.currentIndexChanged,
+                       self.image_edit.textChanged, self.task_combo.currentIndexChanged,
+                       self.timeout_spin.valueChanged):
+            signal.connect(self.changed)
+
+    # --- what the main window asks ----------------------------------------------------------------------------
+
+    def request(self) -> CellRequest:
+        """The cell as configured; BadInput with one sentence naming the field when something is missing."""
+        endpoint, model = (None, None) if self.reference_radio.isChecked() else self._endpoint_and_model()
+        tui = self._tuis[self.tui_combo.currentData()]
+        image = self.image_edit.text().strip() or None
+        if not tui.buildable and not image:
+            raise BadInput(f"Image: {tui.name} has no image cab-check can build; give the image you built "
+                           f"({tui.user_image}).")
+        return CellRequest(tui=tui.name, task=self.task_combo.currentData(), endpoint=endpoint, model=model,
+                           timeout_s=self._timeout(), image=image)
+
+    def api_key(self) -> str | None:
+        """The key to send: None for the reference model or an empty field. BadInput when it cannot be sent."""
+        if self.reference_radio.isChecked():
+            return None
+        self._endpoint_settled()  # an endpoint edited but not yet left must not get the keyring's key of the last
+        return self._typed_key()
+
+    def commit_key(self) -> str | None:
+        """Saves the typed key to the OS keyring when asked to (a user endpoint, a key, the box ticked).
+
+        Returns a sentence when it could not be saved (the key still works for this run), else None."""
+        key = self.api_key()
+        if not key or not self.save_key_check.isChecked():
+            return None
+        endpoint = self._endpoint_url()
+        if self._loaded_key == (endpoint, key):
+            return None  # already there
+        try:
+            secrets.save_key(endpoint, key)
+        except KeyringUnavailable:
+            sentence = NO_KEYRING
+        except Exception as exc:  # noqa: BLE001 - any backend failure; the key still works for this run
+            sentence = (f"The key was not saved to the OS keyring ({type(exc).__name__}); it is used for this run "
+                        "only.")
+        else:
+            self._loaded_key = (endpoint, key)
+            sentence = ""
+        self._key_note = sentence or KEY_SAVED
+        self._show_status()
+        return sentence or None
+
+    def settings(self) -> GuiSettings:
+        """Every field but the key, as apply_settings() takes them back."""
+        return GuiSettings(
+            use_reference_model=self.reference_radio.isChecked(),
+            endpoint=self.endpoint_edit.text(),
+            model=self.model_combo.currentText(),
+            tui=self.tui_combo.currentData(),
+            task=self.task_combo.currentData(),
+            timeout_s=self._timeout(),
+            save_key=self.save_key_check.isChecked(),
+            dark=self._dark,
+        )
+
+    def apply_settings(self, settings: GuiSettings) -> None:
+        """Fills the form; a TUI or task that no longer exists leaves the current choice. For a user endpoint the
+        saved key and the model list are looked up in the background."""
+        self._dark = settings.dark
+        self.endpoint_edit.setText(settings.endpoint)
+        self.model_combo.setEditText(settings.model)
+        self.save_key_check.setChecked(settings.save_key)
+        index = self.tui_combo.findData(settings.tui)
+        if index >= 0:
+            self.tui_combo.setCurrentIndex(index)
+        if self.task_combo.findData(settings.task) < 0 and Path(settings.task).expanduser().is_dir():
+            self.add_task_folder(settings.task)
+        index = self.task_combo.findData(settings.task)
+        if index >= 0:
+            self.task_combo.setCurrentIndex(index)
+        self.timeout_spin.setValue(settings.timeout_s or self.timeout_spin.minimum())
+        if self.reference_radio.isChecked() == settings.use_reference_model:
+            self._source_changed()  # no toggle will call it
+        (self.reference_radio if settings.use_reference_model else self.endpoint_radio).setChecked(True)
+
+    def set_running(self, running: bool) -> None:
+        """While a run goes, nothing that would change it can be edited (the check results stay readable)."""
+        self._running = running
+        self.source_box.setEnabled(not running)
+        self.cell_box.setEnabled(not running)
+        self._sync_check_button()
+
+    def add_task_folder(self, path: str) -> bool:
+        """Offers the user's task folder in the task picker and selects it; False (and the reason shown under the
+        picker) when it is not a valid task."""
+        try:
+            task = catalog.get_task(path)
+        except CabError as exc:
+            self.task_info.setText(f"That folder was not added: {exc}")
+            return False
+        shipped = self._tasks.get(task.slug)
+        key = task.slug if shipped is not None and shipped.root == task.root else str(task.root)
+        if self.task_combo.findData(key) < 0:
+            self._tasks[key] = task
+            self.task_combo.addItem(f"{task.slug} — {task.root}", key)
+        index = self.task_combo.findData(key)
+        if index == self.task_combo.currentIndex():
+            self._show_task()
+        self.task_combo.setCurrentIndex(index)
+        return True
+
+    # --- the model source -------------------------------------------------------------------------------------
+
+    def _source_changed(self) -> None:
+        own = self.endpoint_radio.isChecked()
+        self.endpoint_fields.setEnabled(own)
+        if own and self.endpoint_edit.text().strip():
+            self._endpoint_settled()
+
+    def _endpoint_url(self) -> str:
+        """The endpoint field as a normalised base URL; BadInput naming the field when it is not one."""
+        from cab_check import run  # docker and uvicorn load with it: not on the path to a first window
+
+        text = self.endpoint_edit.text().strip()
+        if not text:
+            raise BadInput(f"Endpoint URL: give your server's base URL, e.g. {ENDPOINT_PLACEHOLDER}, or choose the "
+                           "built-in reference model.")
+        try:
+            return run.validate_endpoint(text)
+        except BadInput as exc:
+            raise BadInput(f"Endpoint URL: {exc}") from None
+
+    def _endpoint_and_model(self) -> tuple[str, str]:
+        from cab_check import run
+
+        endpoint = self._endpoint_url()
+        model = self.model_combo.currentText().strip()
+        if not model:
+            raise BadInput("Model: type the id your server serves, or pick one it lists.")
+        return run.validate_model_endpoint(endpoint, model), model
+
+    def _endpoint_settled(self) -> None:
+        """The endpoint field was left (or set): look up its saved key, then its models, in the background."""
+        try:
+            endpoint: str | None = self._endpoint_url()
+        except BadInput as exc:
+            endpoint = None
+            problem = str(exc) if self.endpoint_edit.text().strip() else ""
+        else:
+            problem = ""
+        if endpoint == self._settled:
+            if endpoint is not None:
+                self._list_models()  # the same endpoint: only a changed key is asked about again
+            return
+        self._settled = endpoint
+        self._generation += 1
+        self._listed_for = None
+        self._key_note, self._models_note = "", problem
+        self._fill_models([])
+        if self._loaded_key is not None and self._loaded_key[0] != endpoint:
+            self._loaded_key = None
+            self.key_edit.clear()  # one endpoint's key is never sent to another
+        self._show_status()
+        if endpoint is None:
+            return
+        generation = self._generation
+        run_in_background(_saved_key, endpoint,
+                          on_done=lambda key: self._key_found(generation, endpoint, key),
+                          on_error=lambda exc: self._key_unavailable(generation, exc), parent=self)
+
+    def _key_found(self, generation: int, endpoint: str, key: str | None) -> None:
+        if generation != self._generation:
+            return
+        typed = self.key_edit.text().strip()
+        if key and (not typed or typed == key):
+            self.key_edit.setText(key)
+            self._loaded_key = (endpoint, key)
+            self._key_note = KEY_LOADED
+        elif key:
+            self._key_note = "A key is saved for this endpoint; the one typed here is used instead."
+        self._list_models()
+
+    def _key_unavailable(self, generation: int, exc: Exception) -> None:
+        if generation != self._generation:
+            return
+        self._key_note = NO_KEYRING if isinstance(exc, KeyringUnavailable) else (
+            f"The OS keyring could not be read ({type(exc).__name__}): type the key.")
+        self._list_models()
+
+    def _typed_key(self) -> str | None:
+        key = self.key_edit.text().strip()
+        if key and not (key.isascii() and key.isprintable()):
+            raise BadInput("API key: it holds characters an HTTP header cannot carry; paste the key again.")
+        return key or None
+
+    def _key_typed(self) -> None:
+        self._loaded_key = None
+        if self._key_note:
+            self._key_note = ""
+            self._show_status()
+
+    def _show_key(self, shown: bool) -> None:
+        self.key_edit.setEchoMode(QLineEdit.EchoMode.Normal if shown else QLineEdit.EchoMode.Password)
+        self.show_key_button.setText("Hi&de" if shown else "Sho&w")
+
+    # --- the model list ---------------------------------------------------------------------------------------
+
+    def _list_models(self) -> None:
+        if not self.endpoint_radio.isChecked() or self._settled is None:
+            self._show_status()
+            return
+        try:
+            key = self._typed_key()
+        except BadInput as exc:
+            self._models_note = str(exc)
+            self._show_status()
+            return
+        asked = (self._settled, key)
+        if asked == self._listed_for:
+            self._show_status()
+            return
+        self._listed_for = asked
+        self._models_note = LISTING
+        self._show_status()
+        generation = self._generation
+        run_in_background(handshake.list_models, *asked,
+                          on_done=lambda ids: self._models_listed(generation, asked, ids), parent=self)
+
+    def _models_listed(self, generation: int, asked: tuple[str, str | None], ids: list[str] | None) -> None:
+        if generation != self._generation or asked != self._listed_for:
+            return
+        self._fill_models(ids or [])
+        if ids:
+            self._models_note = f"{len(ids)} model{'s' if len(ids) != 1 else ''} from the endpoint."
+        else:
+            self._models_note = NO_MODELS
+        self._show_status()
+
+    def _fill_models(self, ids: list[str]) -> None:
+        before = typed = self.model_combo.currentText()
+        self.model_combo.blockSignals(True)  # refilling the list is not an edit: the typed id stays
+        self.model_combo.clear()
+        self.model_combo.addItems(ids)
+        if not typed and len(ids) == 1:
+            typed = ids[0]  # the one model there is
+        self.model_combo.setCurrentIndex(self.model_combo.findText(typed, Qt.MatchFlag.MatchFixedString
+                                                                   | Qt.MatchFlag.MatchCaseSensitive))
+        self.model_combo.setEditText(typed)
+        self.model_combo.blockSignals(False)
+        if self.model_combo.currentText() != before:
+            self.changed.emit()
+
+    def _show_status(self) -> None:
+        text = " ".join(note for note in (self._key_note, self._models_note) if note)
+        self.status_label.setText(text)
+        self._endpoint_form.setRowVisible(self.status_label, bool(text))
+
+    # --- TUI and task ---------------------------------------------------------------------------------------
+
+    def _show_tui(self) -> None:
+        tui = self._tuis[self.tui_combo.currentData()]
+        needs = ", ".join(["chat", *tui.needs.features])
+        wire = WIRE_NAMES[tui.needs.wire]
+        lines = [tui.description, f"{tui.package} {tui.version} · needs {needs} · speaks {wire}"]
+        if not tui.buildable:
+            lines.append(f"Needs an image you provide: {tui.user_image}.")
+            self.image_edit.setPlaceholderText("required: the name of the image you built")
+        else:
+            self.image_edit.setPlaceholderText("optional: run from this image instead of building cab-check's")
+        self.tui_info.setText("\n".join(lines))
+
+    def _current_task(self) -> TaskSpec:
+        return self._tasks[self.task_combo.currentData()]
+
+    def _show_task(self) -> None:
+        task = self._current_task()
+        count = len(task.constraints)
+        facts = (f"{task.language} · toolchain {task.toolchain} · timeout {task.timeout_s} s · {count} "
+                 f"constraint{'s' if count != 1 else ''}")
+        self.task_info.setText(f"{facts}\n{_first_lines(task.prompt)}")
+        self.timeout_spin.setSpecialValueText(f"Task default ({task.timeout_s} s)")
+
+    def _choose_task_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Choose a task folder", str(Path.home()))
+        if folder:
+            self.add_task_folder(folder)
+
+    def _timeout(self) -> int | None:
+        value = self.timeout_spin.value()
+        return None if value == self.timeout_spin.minimum() else value
+
+    # --- check connection -----------------------------------------------------------------------------------
+
+    def check_connection(self) -> None:
+        """Starts the check in the background; the table fills when it is done."""
+        if self._check_task is not None:
+            return
+        try:
+            if self.reference_radio.isChecked():
+                key, work, args = None, check_reference_model, (self._current_task(),)
+            else:
+                endpoint, model = self._endpoint_and_model()
+                key = self.api_key()
+                work, args = check_endpoint, (endpoint, key, model)
+        except CabError as exc:
+            self._show_check([], [], str(exc))
+            return
+        self._show_check([], [], "Checking… (a few small requests, each at most "
+                                 f"{handshake.REQUEST_TIMEOUT_S:g} s)")
+        self._check_task = run_in_background(work, *args, on_done=self._checked,
+                                             on_error=lambda exc: self._check_failed(exc, key), parent=self)
+        self._sync_check_button()
+
+    @property
+    def checking(self) -> bool:
+        return self._check_task is not None
+
+    def _checked(self, report: ConnectionReport) -> None:
+        self._check_task = None
+        self._sync_check_button()
+        self._show_check(report.findings, report.grid, report.summary)
+
+    def _check_failed(self, exc: Exception, key: str | None) -> None:
+        self._check_task = None
+        self._sync_check_button()
+        self._show_check([], [], error_sentence(exc, key))
+
+    def _sync_check_button(self) -> None:
+        self.check_button.setEnabled(not self._running and self._check_task is None)
+
+    def _show_check(self, findings: list[doctor.Finding], grid: list[doctor.Compatibility], summary: str) -> None:
+        self.check_summary.setText(summary)
+        self.check_findings.setText("\n".join(
+            f"{f.area}: {'ok' if f.status == 'ok' else 'fails'} — {f.detail}" for f in findings))
+        self.check_findings.setVisible(bool(findings))
+        table = self.check_table
+        table.setRowCount(len(grid))
+        for row, verdict in enumerate(grid):
+            works = QTableWidgetItem("ok" if verdict.ok else "not ok")
+            works.setForeground(goodness_color(1.0 if verdict.ok else 0.0, self.palette()))
+            detail = QTableWidgetItem(verdict.detail)
+            detail.setToolTip(verdict.detail)
+            for column, item in enumerate((QTableWidgetItem(verdict.tui), works, detail)):
+                table.setItem(row, column, item)
+        table.setVisible(bool(grid))
+        self._fit_table()
+
+    def _fit_table(self) -> None:
+        """The table shows every row: it sits in the page's scroll area, and a scroll inside a scroll is a trap."""
+        table = self.check_table
+        table.resizeRowsToContents()
+        rows = sum(table.rowHeight(r) for r in range(table.rowCount()))
+        table.setFixedHeight(rows + table.horizontalHeader().sizeHint().height() + 2 * table.frameWidth())
+
+    def row_texts(self) -> list[tuple[str, str, str]]:
+        """The check table as text, row by row: (TUI, ok / not ok, detail)."""
+        table = self.check_table
+        return [tuple(table.item(r, c).text() for c in range(3)) for r in range(table.rowCount())]  # type: ignore[misc]
+

@@ -1,0 +1,31 @@
+"""Colours and the provisional mark, shared by every widget that draws a score.
+
+Widgets take their ordinary colours from the application palette (light or dark); only what carries meaning —
+good, middling, bad, and the provisional warning — is chosen here, in a shade readable on either palette.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtGui import QColor, QPalette
+from PySide6.QtWidgets import QApplication
+
+PROVISIONAL_TEXT = "Provisional — not for citation"
+
+
+def is_dark(palette: QPalette | None = None) -> bool:
+    palette = palette or QApplication.palette()
+    return palette.color(QPalette.ColorRole.Window).lightness() < 128
+
+
+def goodness_color(goodness: float, palette: QPalette | None = None) -> QColor:
+    """Green from 0.75, amber from 0.4, red below: the same thresholds as the terminal report."""
+    dark = is_dark(palette)
+    if goodness >= 0.75:
+        return QColor("#4caf50" if dark else "#2e7d32")
+    if goodness >= 0.4:
+        return QColor("#ffb300" if dark else "#b26a00")
+    return QColor("#ef5350" if dark else "#c62828")
+
+
+def provisional_color(palette: QPalette | None = None) -> QColor:
+    return QColor("#ffb300" if is_dark(palette) else "#8a5a00")
