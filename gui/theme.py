@@ -9,7 +9,8 @@ from __future__ import annotations
 from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QApplication
 
-PROVISIONAL_TEXT = "Provisional — not for citation"
+from cab_check.report import PROVISIONAL_TEXT  # noqa: F401 — re-exported for the widgets
+
 
 
 def is_dark(palette: QPalette | None = None) -> bool:

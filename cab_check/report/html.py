@@ -16,11 +16,11 @@ from typing import Any
 
 from cab_check import __version__
 from cab_check.models import CellResult, Span
+from cab_check.report import PROVISIONAL_TEXT
 from cab_check.report.axes import AxisTile, axis_tiles
 from cab_check.report.reproduce import redact_endpoint, reproduce_command
 
 # The same words as the app's mark (gui/theme.py), which this Qt-free module cannot import.
-BANNER = "Provisional — not for citation"
 
 # CSI (colours, cursor moves), OSC (window titles, links) and the two-character escapes, as a TUI writes them.
 _ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]")
@@ -82,7 +82,7 @@ def render_html(result: CellResult, recording: Path | None = None) -> str:
     verdict = "passed" if result.passed else "did not pass"
     output = recording_text(recording) if recording is not None else None
     sections = [
-        f'<p class="banner" role="note">{escape(BANNER)}<small>One local run scored as CAB '
+        f'<p class="banner" role="note">{escape(PROVISIONAL_TEXT)}<small>One local run scored as CAB '
         f"v{escape(result.methodology)} scores a cell — not CAB's sweep; compare runs, don't cite them.</small></p>",
         f"<h1>{escape(title)}</h1>",
         f'<p><span class="verdict {"good" if result.passed else "bad"}">{verdict}</span> · composite '
@@ -108,7 +108,7 @@ def render_html(result: CellResult, recording: Path | None = None) -> str:
         '<meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         '<meta name="color-scheme" content="light dark">',
-        f"<title>{escape(title)} — {escape(BANNER.lower())}</title>",
+        f"<title>{escape(title)} — {escape(PROVISIONAL_TEXT.lower())}</title>",
         f"<style>{_CSS}</style>",
         "</head>",
         "<body>",
@@ -116,7 +116,7 @@ def render_html(result: CellResult, recording: Path | None = None) -> str:
         *sections,
         "</main>",
         f"<footer>Written by cab-check {escape(__version__)} from run {escape(result.run_id)}. "
-        f"{escape(BANNER)}.</footer>",
+        f"{escape(PROVISIONAL_TEXT)}.</footer>",
         "</body>",
         "</html>",
         "",

@@ -21,9 +21,10 @@ from cab_check.models import (
     PhaseProgress,
     PhaseStarted,
 )
+from cab_check.report import PROVISIONAL_TEXT
 from cab_check.report.axes import AxisTile, axis_tiles
 
-PROVISIONAL = "PROVISIONAL — NOT FOR CITATION"
+PROVISIONAL = PROVISIONAL_TEXT.upper()
 PHASE_TITLES = {
     "images": "Images",
     "preflight": "Preflight",

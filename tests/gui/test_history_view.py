@@ -15,7 +15,7 @@ from cab_check.cli import build_parser
 from cab_check.gui.compare_view import CompareView
 from cab_check.gui.history_view import EMPTY_HINT, HistoryView
 from cab_check.models import CellResult
-from cab_check.report.html import BANNER
+from cab_check.report import PROVISIONAL_TEXT
 
 
 @pytest.fixture
@@ -104,7 +104,7 @@ def test_export_html_writes_the_self_contained_report_with_the_agents_output(run
     path = tmp_path / f"cab-check-{runs['aider'].run_id}.html"
     assert view.export_html(runs["aider"].run_id, path)
     page = path.read_text(encoding="utf-8")
-    assert BANNER in page and "Composite" in page and "Aider v0.86.2" in page  # the last from recording.cast
+    assert PROVISIONAL_TEXT in page and "Composite" in page and "Aider v0.86.2" in page  # the last from recording.cast
     assert "<script" not in page and 'src="http' not in page
     assert not list(tmp_path.glob(".*.tmp"))  # written atomically: no temp file left behind
 

@@ -12,7 +12,8 @@ import pytest
 
 from cab_check.models import CellResult
 from cab_check.report.axes import axis_tiles
-from cab_check.report.html import BANNER, recording_text, render_html
+from cab_check.report import PROVISIONAL_TEXT
+from cab_check.report.html import recording_text, render_html
 from cab_check.report.reproduce import reproduce_command
 
 FIXTURES = Path(__file__).parents[1] / "gui" / "fixtures"
@@ -79,7 +80,7 @@ def test_banner_tiles_and_sections_are_there(run):
     result, recording = run
     page = render_html(result, recording)
     text = " ".join(balance(page).text)
-    assert BANNER in text and "prefers-color-scheme: dark" in page
+    assert PROVISIONAL_TEXT in text and "prefers-color-scheme: dark" in page
     for tile in axis_tiles(result):
         assert tile.label in text and tile.value in text
     for heading in ("Run identity", "Scorer breakdown", "Trace spans", "Model calls", "Changes the agent made",
@@ -140,7 +141,7 @@ def test_the_agent_output_comes_without_escape_sequences(tmp_path):
 
 def test_a_recording_that_cannot_be_read_is_left_out(tmp_path):
     page = render_html(load("aider-rust-pass"), tmp_path / "missing.cast")
-    assert "Agent output" not in page and BANNER in page
+    assert "Agent output" not in page and PROVISIONAL_TEXT in page
 
 
 def test_the_recorded_output_is_included():
