@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QMimeData, QModelIndex, QPersistentModelIndex, Qt, Signal
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, Signal
 from PySide6.QtGui import QGuiApplication, QKeyEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -286,15 +286,13 @@ class HistoryView(QWidget):
         return self._write(path, render_html(result, _recording_path(result)), f"Saved the report of run {run_id}")
 
     def copy_badge(self, run_id: str) -> bool:
-        """Puts the run's provisional SVG badge on the clipboard (as text, and as an SVG image)."""
+        """Puts the run's provisional SVG badge on the clipboard, as the SVG's text."""
         result = self._load(run_id)
         if result is None:
             return False
-        svg = badge_svg(result)
-        mime = QMimeData()
-        mime.setText(svg)
-        mime.setData("image/svg+xml", svg.encode("utf-8"))
-        QGuiApplication.clipboard().setMimeData(mime)
+        # Text only: a QMimeData made in Python and left on the clipboard is destroyed by Qt's exit handlers
+        # after the interpreter has gone, which crashes the process on some platforms (PySide6 6.11, offscreen).
+        QGuiApplication.clipboard().setText(badge_svg(result))
         self.say(f"Copied the provisional badge of run {run_id} (SVG).")
         return True
 
