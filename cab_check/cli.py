@@ -93,7 +93,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return COMMANDS[args.command](args)
     except CabError as exc:
-        err.print(f"[red]error:[/] {escape(str(exc))}", highlight=False)  # "[gui]" is text, not markup
+        # One unwrapped line, so a path in it stays whole; "[gui]" is text, not markup.
+        err.print(f"[red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         return exc.exit_code
     except KeyboardInterrupt:
         err.print("[yellow]Cancelled.[/] Containers, network and temp files of this run were removed.")
