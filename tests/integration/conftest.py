@@ -63,10 +63,12 @@ class SecretWatcher(threading.Thread):
             time.sleep(0.2)
 
     def _inspect_containers(self) -> None:
-        for container in self.client.containers.list(all=True, filters={"label": f"cab-check.pid={os.getpid()}"}):
+        # The raw list call: the high-level one inspects each container itself and dies on one that just left.
+        for summary in self.client.api.containers(all=True, filters={"label": f"cab-check.pid={os.getpid()}"}):
             try:
-                self.seen[f"docker inspect {container.name}"] = json.dumps(self.client.api.inspect_container(container.id))
-                image = container.attrs["Image"]
+                inspected = self.client.api.inspect_container(summary["Id"])
+                self.seen[f"docker inspect {inspected['Name']}"] = json.dumps(inspected)
+                image = inspected["Image"]
                 self.seen[f"docker inspect {image}"] = json.dumps(self.client.api.inspect_image(image))
             except docker.errors.APIError:  # it went away between list and inspect
                 pass
