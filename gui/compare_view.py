@@ -6,13 +6,10 @@ The rows are `cab_check.report.compare.compare()`; this page only draws them.
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QFont, QFontDatabase, QSyntaxHighlighter, QTextCharFormat
 from PySide6.QtWidgets import (
     QAbstractItemView,
-    QApplication,
     QHeaderView,
     QLabel,
-    QPlainTextEdit,
     QSplitter,
     QTableWidget,
     QTableWidgetItem,
@@ -20,45 +17,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from cab_check.gui.diff_view import DiffView
 from cab_check.gui.provisional import ProvisionalMark
 from cab_check.gui.theme import goodness_color
 from cab_check.models import CellResult
 from cab_check.report.compare import CompareRow, compare
 
 NO_PAIR = "Select two runs on the History page and press Compare."
-
-
-class DiffHighlighter(QSyntaxHighlighter):
-    """Colours added and removed lines of a unified diff with the theme's good and bad colours."""
-
-    def highlightBlock(self, text: str) -> None:
-        if text.startswith(("+++", "---")):
-            fmt = QTextCharFormat()
-            fmt.setFontWeight(QFont.Weight.Bold)
-        elif text.startswith(("+", "-")):
-            fmt = QTextCharFormat()
-            fmt.setForeground(goodness_color(1.0 if text.startswith("+") else 0.0))
-        else:
-            return
-        self.setFormat(0, len(text), fmt)
-
-
-def _mono_font() -> QFont:
-    font = QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont)
-    font.setPointSizeF(QApplication.font().pointSizeF())  # as large as the rest of the UI, at any scaling
-    return font
-
-
-def _diff_pane(name: str) -> QPlainTextEdit:
-    pane = QPlainTextEdit()
-    pane.setReadOnly(True)
-    pane.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByKeyboard
-                                 | Qt.TextInteractionFlag.TextSelectableByMouse)
-    pane.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
-    pane.setFont(_mono_font())
-    pane.setAccessibleName(name)
-    pane.setPlaceholderText("The agent changed no files.")
-    return pane
 
 
 class CompareView(QWidget):
@@ -82,9 +47,10 @@ class CompareView(QWidget):
         table_label = QLabel("Sc&ores and identity (the better value of a row in bold)")
         table_label.setBuddy(self.table)
 
-        self.diff_a = _diff_pane("Changes in run A")
-        self.diff_b = _diff_pane("Changes in run B")
-        self._highlighters = [DiffHighlighter(pane.document()) for pane in (self.diff_a, self.diff_b)]
+        self.diff_a = DiffView()
+        self.diff_a.setAccessibleName("Changes in run A")
+        self.diff_b = DiffView()
+        self.diff_b.setAccessibleName("Changes in run B")
         self.diff_label_a = QLabel("Changes in run &A")
         self.diff_label_a.setBuddy(self.diff_a)
         self.diff_label_b = QLabel("Changes in run &B")
@@ -128,8 +94,8 @@ class CompareView(QWidget):
                 self.table.setItem(number, column, self._cell(value, row.better == side))
         self.diff_label_a.setText(f"Changes in run &A — {a.tui}")
         self.diff_label_b.setText(f"Changes in run &B — {b.tui}")
-        self.diff_a.setPlainText(a.diff)
-        self.diff_b.setPlainText(b.diff)
+        self.diff_a.set_diff(a.diff)
+        self.diff_b.set_diff(b.diff)
 
     def _cell(self, value: str, better: bool) -> QTableWidgetItem:
         item = QTableWidgetItem(value)

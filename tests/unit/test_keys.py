@@ -6,7 +6,6 @@ import io
 import secrets
 
 import keyring
-import pytest
 from keyring.backends import fail
 
 from cab_check.cli import main
