@@ -1,0 +1,60 @@
+"""Runs the engine's `run_cell` off the UI thread and hands its events to the window as Qt signals.
+
+The engine knows nothing of Qt: it calls `emit(event)` on this thread, and the signals below are queued across to
+the UI thread, so the window only ever touches widgets from its own thread and never freezes.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import traceback
+
+from PySide6.QtCore import QThread, Signal
+
+from cab_check.errors import CabError, Cancelled
+from cab_check.models import CellRequest
+from cab_check.secrets import Redactor
+
+
+class RunWorker(QThread):
+    """One cell run. Start with `start()`; `cancel()` asks the engine to stop and clean up."""
+
+    event = Signal(object)  # each cab_check.models Event, in order
+    succeeded = Signal(object)  # the CellResult
+    failed = Signal(str, int)  # one sentence for the user, and the exit code the CLI would give
+    cancelled = Signal()
+
+    def __init__(self, request: CellRequest, api_key: str | None, parent=None) -> None:
+        super().__init__(parent)
+        self.request = request
+        self._api_key = api_key
+        self._cancel = threading.Event()
+
+    def cancel(self) -> None:
+        self._cancel.set()
+
+    @property
+    def cancelling(self) -> bool:
+        return self._cancel.is_set()
+
+    def run(self) -> None:  # on the worker thread
+        from cab_check.run import (
+            run_cell,  # docker and httpx load here, never on the UI thread's path to a window
+        )
+
+        try:
+            result = run_cell(self.request, api_key=self._api_key, emit=self.event.emit, cancel=self._cancel)
+        except Cancelled:
+            self.cancelled.emit()
+        except CabError as exc:
+            self.failed.emit(str(exc), exc.exit_code)
+        except Exception as exc:  # noqa: BLE001 — a bug: say so in one sentence, keep the traceback for the log, never the key
+            redactor = Redactor(self._api_key)
+            sys.stderr.write(redactor.text(traceback.format_exc()))
+            self.failed.emit(redactor.text(f"cab-check hit an unexpected error ({type(exc).__name__}: {exc}); "
+                                           "the run was cleaned up — please report it with the traceback on stderr."), 3)
+        else:
+            self.succeeded.emit(result)
+        finally:
+            self._api_key = None
