@@ -39,7 +39,8 @@ def leftovers(docker_client):
 
     def find(run_id: str) -> list[str]:
         label = {"label": f"cab-check.run={run_id}"}
-        return [c.name for c in docker_client.containers.list(all=True, filters=label)] + [
+        # sparse: the plain list inspects each container and fails on one that leaves meanwhile.
+        return [c.attrs["Names"][0] for c in docker_client.containers.list(all=True, filters=label, sparse=True)] + [
             n.name for n in docker_client.networks.list(filters=label)
         ]
 

@@ -132,7 +132,7 @@ def test_ctrl_c_mid_run_cleans_up_everything(docker_client, isolated_history):
         )
         label = {"label": f"cab-check.pid={child.pid}"}
         deadline = time.monotonic() + 1200
-        while not docker_client.containers.list(filters=label):
+        while not docker_client.containers.list(filters=label, sparse=True):  # sparse: no inspect race
             assert child.poll() is None, child.communicate()[1][-3000:]
             assert time.monotonic() < deadline, "the agent container never started"
             time.sleep(0.5)
@@ -142,6 +142,6 @@ def test_ctrl_c_mid_run_cleans_up_everything(docker_client, isolated_history):
 
     assert child.returncode == 130, stderr[-3000:]
     assert "Cancelled" in stderr
-    assert docker_client.containers.list(all=True, filters=label) == []
+    assert docker_client.containers.list(all=True, filters=label, sparse=True) == []
     assert docker_client.networks.list(filters=label) == []
     assert ours and not any(p.exists() for p in ours)
