@@ -76,6 +76,15 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("history", help="list stored results")
     commands.add_parser("cleanup", help="remove every container and network cab-check left behind")
     commands.add_parser("gui", help="open the desktop app (needs the gui extra: cab-check[gui])")
+    completion = commands.add_parser(
+        "completion", help="print the shell completion script for bash, zsh or fish",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Print the completion script for SHELL on stdout. Install it once, then open a new shell:\n\n"
+                    "  bash  cab completion bash > ~/.local/share/bash-completion/completions/cab\n"
+                    '  zsh   cab completion zsh > "${fpath[1]}/_cab"\n'
+                    "  fish  cab completion fish > ~/.config/fish/completions/cab.fish\n\n"
+                    "The TUI and task names are written into the script: run it again after upgrading cab-check.")
+    completion.add_argument("shell", choices=("bash", "zsh", "fish"), metavar="SHELL", help="bash, zsh or fish")
     return parser
 
 
@@ -324,6 +333,13 @@ def _cleanup(args: argparse.Namespace) -> int:
     return EXIT_PASSED
 
 
+def _completion(args: argparse.Namespace) -> int:
+    from cab_check.completion import script
+
+    print(script(args.shell), end="")
+    return EXIT_PASSED
+
+
 def _gui(args: argparse.Namespace) -> int:
     try:
         from cab_check.gui.app import main as gui_main
@@ -338,7 +354,7 @@ def _gui(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"check": _check, "tasks": _tasks, "task": _task, "key": _key, "doctor": _doctor, "tuis": _tuis,
-            "show": _show, "history": _history, "cleanup": _cleanup, "gui": _gui}
+            "show": _show, "history": _history, "cleanup": _cleanup, "gui": _gui, "completion": _completion}
 
 if __name__ == "__main__":
     sys.exit(main())
