@@ -85,3 +85,13 @@ def test_gui_without_the_gui_extra_says_how_to_get_it(monkeypatch, capsys):
     assert main(["gui"]) == 3
     err = capsys.readouterr().err
     assert "cab-check[gui]" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("flag", ["--help", "--version"])
+def test_help_and_version_start_cold_without_docker_httpx_or_qt(flag):
+    probe = ("import sys\nfrom cab_check.cli import main\ntry:\n    main([%r])\nexcept SystemExit:\n    pass\n"
+             "heavy = sorted({m.split('.')[0] for m in sys.modules} & {'docker', 'httpx', 'PySide6', 'rich', 'pydantic'})\n"
+             "print('loaded:', *heavy)") % flag
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1] == "loaded:", "cab --help/--version must not pay for the engine's imports"
