@@ -6,10 +6,13 @@ Heavy modules (docker, httpx, rich) are imported inside the commands that need t
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
 import signal
 import sys
+import threading
+from collections.abc import Iterator
 
 from cab_check import __version__
 from cab_check.errors import (
@@ -20,6 +23,7 @@ from cab_check.errors import (
     EXIT_PASSED,
     BadInput,
     CabError,
+    Cancelled,
     EnvironmentProblem,
 )
 
@@ -101,6 +105,9 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         return COMMANDS[args.command](args)
+    except Cancelled as exc:
+        err.print(f"[yellow]{escape(str(exc))}[/]", highlight=False, soft_wrap=True)
+        return exc.exit_code
     except CabError as exc:
         # One unwrapped line, so a path in it stays whole; "[gui]" is text, not markup.
         err.print(f"[red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
@@ -128,13 +135,33 @@ def _check(args: argparse.Namespace) -> int:
     api_key = _resolve_key(cell.endpoint, args) if cell.endpoint else None
 
     progress_console = Console(stderr=True)
-    with ProgressView(progress_console) as view:
-        result = run_cell(request, api_key=api_key, emit=view.handle)
+    with ProgressView(progress_console) as view, _cancel_on_signals() as cancel:
+        result = run_cell(request, api_key=api_key, emit=view.handle, cancel=cancel)
     if args.json:
         print(result.model_dump_json(indent=2))
     else:
         render_result(Console(), result)
     return EXIT_PASSED if result.passed else EXIT_FAILED
+
+
+@contextlib.contextmanager
+def _cancel_on_signals() -> Iterator[threading.Event]:
+    """Ctrl-C or SIGTERM during a run sets the engine's cancel event, as Cancel in the app does: the engine stops
+    at its next checkpoint (within about a second) and cleans up. An interrupt raised at an arbitrary bytecode
+    could land inside a library's lock and leave cleanup waiting on it; a second Ctrl-C still stops at once."""
+    cancel = threading.Event()
+
+    def on_signal(signum: int, frame: object) -> None:
+        if cancel.is_set():
+            raise KeyboardInterrupt
+        cancel.set()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield cancel
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _key_sources(parser: argparse.ArgumentParser) -> None:

@@ -115,14 +115,15 @@ class MainWindow(QMainWindow):
         self.worker.start()
 
     def cancel_run(self) -> None:
-        if self.worker is not None and self.worker.isRunning():
+        if self.worker is not None and not self.worker.isFinished():
             self.worker.cancel()
             self.cancel_button.setEnabled(False)
             self.show_status("Cancelling — stopping the agent and removing the run's containers…")
 
     @property
     def running(self) -> bool:
-        return self.worker is not None and self.worker.isRunning()
+        # Until the worker's finished signal has been handled here, not merely until its thread has ended.
+        return self.worker is not None
 
     def _succeeded(self, result: CellResult) -> None:
         self.result = result
