@@ -34,7 +34,7 @@ def make_app(argv: list[str] | None = None) -> QApplication:
 
 
 def report_shown_and_quit(app: QApplication, window: MainWindow) -> None:
-    if sys.stdout is not None:  # None in windowed builds on Windows and macOS
+    if sys.stdout is not None:  # None in windowed (no console) builds on Windows
         print(f"cab-check-gui: main window shown ({window.windowTitle()})", flush=True)
     app.quit()
 
