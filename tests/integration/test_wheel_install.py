@@ -1,5 +1,6 @@
 """cab-check as a user without a clone gets it: a wheel built from the sdist, installed into a fresh venv, and run
-with no install at all through `uvx` and `pipx run` — each running a real reference-model cell in Docker.
+with no install at all through `uvx` and `pipx run` — each running a real reference-model cell in Docker — and
+the desktop app started the same two ways with the gui extra.
 
 The fresh environments take cab-check's dependencies from the package index, as a user's would.
 """
@@ -103,3 +104,16 @@ def test_pipx_run_runs_a_reference_cell_from_the_wheel(dist, tmp_path, docker_cl
     pipx = [sys.executable, "-m", "pipx", "run", "--spec", str(wheel_of(dist)), "cab-check"]
     assert run([*pipx, "--version"], INSTALL_LIMIT_S, env).stdout.strip() == f"cab-check {__version__}"
     passed_a_cell(run([*pipx, *CELL], CELL_LIMIT_S, env))
+
+
+@pytest.mark.parametrize("runner", ["uvx", "pipx"])
+def test_the_desktop_app_starts_from_the_wheel_with_the_gui_extra(dist, tmp_path, runner):
+    wheel = wheel_of(dist)
+    env = user_env(tmp_path) | {"QT_QPA_PLATFORM": "offscreen", "CAB_CHECK_GUI_SMOKE": "1",
+                                "UV_CACHE_DIR": str(tmp_path / "uv-cache"), "PIPX_HOME": str(tmp_path / "pipx")}
+    argv = {
+        "uvx": [sys.executable, "-m", "uv", "tool", "run", "--from", f"cab-check[gui] @ {wheel.as_uri()}"],
+        "pipx": [sys.executable, "-m", "pipx", "run", "--spec", f"{wheel}[gui]"],
+    }[runner]
+    shown = run([*argv, "cab-check-gui"], INSTALL_LIMIT_S, env)
+    assert "cab-check-gui: main window shown" in shown.stdout
