@@ -39,6 +39,8 @@ from cab_check.gui.tiles import AxisTileWidget, ScaledLabel, TileGrid
 from cab_check.gui.timeline import SpanTimeline
 from cab_check.models import CellResult, ModelCall
 from cab_check.report.axes import axis_tiles
+from cab_check.report.identity import compact_json, token_report_lines, utc_iso
+from cab_check.report.identity import identity_rows as report_identity_rows
 
 NO_RESULT = "No result yet — run a cell, or open a run from the History page."
 NO_CALLS = "No model calls were recorded for this run."
@@ -48,57 +50,15 @@ TAB_MIN_LINES = 14  # the tabs never get shorter than this many text lines; the 
 TOOLTIP_JSON_CHARS = 4000
 
 
-def compact_json(value: Any) -> str:
-    """JSON without spaces, as CAB's scorer breakdown prints values."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
-
-
 def _tooltip_json(value: Any) -> str:
     text = json.dumps(value, indent=2, ensure_ascii=False, default=str)
     return text if len(text) <= TOOLTIP_JSON_CHARS else text[:TOOLTIP_JSON_CHARS] + "\n…"
 
 
-def _timestamp(moment: datetime) -> str:
-    """UTC in ISO 8601 with a Z, as CAB's cell page prints started_at and ended_at."""
-    return moment.isoformat().replace("+00:00", "Z")
-
-
 def identity_rows(result: CellResult) -> list[tuple[str, str]]:
-    """The run's identity as (field, value) rows, in the order of CAB's "Run identity" and "Timing"."""
-    exit_code = "not recorded" if result.exit_code is None else str(result.exit_code)
-    if result.timed_out:
-        exit_code += " (timed out)"
-    rows = [
-        ("cell_id", result.cell_id),
-        ("sweep_id", result.sweep_id),
-        ("methodology", f"CAB v{result.methodology}"),
-        ("run_id", result.run_id),
-        ("tui", f"{result.tui} {result.tui_version}"),
-        ("model", result.model),
-    ]
-    if result.model_label != result.model:
-        rows.append(("model_label", result.model_label))
-    rows += [
-        ("endpoint", result.endpoint or "built-in reference model"),
-        ("container_image", result.container_image),
-        ("image_digest", result.image_digest or "not recorded"),
-        ("exit_code", exit_code),
-        ("started_at", _timestamp(result.started_at)),
-        ("ended_at", _timestamp(result.ended_at)),
-        ("duration", f"{result.duration:.2f} s"),
-        ("recording", result.recording or "none"),
-        ("show again", f"cab show {result.run_id}"),
-    ]
-    return rows
-
-
-def token_report_lines(result: CellResult) -> list[str]:
-    lines = []
-    for report in result.token_reports:
-        abbreviated = " — abbreviated by the TUI" if not report.exact else ""
-        lines.append(f"{report.source}: {report.prompt_tokens:,} prompt + {report.completion_tokens:,} completion "
-                     f"= {report.total_tokens:,} tokens{abbreviated}")
-    return lines
+    """The report's identity rows, and where this run's files are and how to see it again."""
+    return [*report_identity_rows(result), ("recording", result.recording or "none"),
+            ("show again", f"cab show {result.run_id}")]
 
 
 def l15_heading(l15: dict[str, Any]) -> str:
@@ -425,7 +385,7 @@ class ResultView(QWidget):
                 if failed and column in (5, 10):
                     item.setForeground(bad)
                 if column == 1:
-                    item.setToolTip(_timestamp(call.timestamp))
+                    item.setToolTip(utc_iso(call.timestamp))
                 elif column == 10 and text:
                     item.setToolTip(text)
                 table.setItem(row, column, item)

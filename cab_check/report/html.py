@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime
 from html import escape
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,8 @@ from cab_check import __version__
 from cab_check.models import CellResult, Span
 from cab_check.report import PROVISIONAL_TEXT
 from cab_check.report.axes import AxisTile, axis_tiles
-from cab_check.report.reproduce import redact_endpoint, reproduce_command
+from cab_check.report.identity import compact_json, identity_rows, token_report_lines, utc_iso
+from cab_check.report.reproduce import reproduce_command
 
 # The same words as the app's mark (gui/theme.py), which this Qt-free module cannot import.
 
@@ -74,6 +74,7 @@ svg.timeline .span { fill: var(--mid); } svg.timeline .adapter_run, svg.timeline
 svg.timeline .error { fill: var(--bad); }
 footer { margin-top: 3rem; font-size: 0.8rem; color: var(--muted); }
 """
+_CODE_FIELDS = {"run_id", "container_image", "image_digest"}  # identifiers a reader copies
 
 
 def render_html(result: CellResult, recording: Path | None = None) -> str:
@@ -176,44 +177,16 @@ def _rows(pairs: list[tuple[str, str]]) -> str:
 
 
 def _identity(result: CellResult) -> str:
-    pairs = [
-        ("cell_id", escape(result.cell_id)),
-        ("sweep_id", escape(result.sweep_id)),
-        ("methodology", escape(result.methodology)),
-        ("run_id", f"<code>{escape(result.run_id)}</code>"),
-        ("TUI", escape(f"{result.tui} {result.tui_version}")),
-        ("model", escape(result.model_label if result.model_label == result.model
-                         else f"{result.model_label} ({result.model})")),
-        ("endpoint", escape(redact_endpoint(result.endpoint) if result.endpoint else "the built-in reference model")),
-        ("task", escape(result.task)),
-        ("container_image", f"<code>{escape(result.container_image)}</code>"),
-        ("image_digest", f"<code>{escape(result.image_digest or '—')}</code>"),
-        ("exit_code", escape(str(result.exit_code)) + (" (timed out)" if result.timed_out else "")),
-        ("started_at", escape(_iso(result.started_at))),
-        ("ended_at", escape(_iso(result.ended_at))),
-        ("duration", f"{result.duration:.2f} s"),
-    ]
-    for report in result.token_reports:
-        approx = " (abbreviated by the TUI)" if not report.exact else ""
-        pairs.append((f"tokens ({report.source})",
-                      escape(f"{report.prompt_tokens:,} prompt + {report.completion_tokens:,} completion{approx}")))
-    if not result.token_reports:
-        pairs.append(("tokens", "not recorded"))
+    pairs = [(key, f"<code>{escape(value)}</code>" if key in _CODE_FIELDS else escape(value))
+             for key, value in identity_rows(result)]
+    pairs += [("tokens", escape(line)) for line in token_report_lines(result)] or [("tokens", "not recorded")]
     return _rows(pairs)
-
-
-def _iso(moment: datetime) -> str:
-    return moment.isoformat().replace("+00:00", "Z")
-
-
-def _compact(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
 
 
 def _breakdown(result: CellResult) -> str:
     rows = "".join(
         f"<tr><td>{escape(axis)}</td><td>{escape(', '.join(values))}</td>"
-        f'<td class="json mono">{escape(_compact(values))}</td></tr>'
+        f'<td class="json mono">{escape(compact_json(values))}</td></tr>'
         for axis, values in result.axes.items())
     return f"<table><thead><tr><th>Axis</th><th>Keys</th><th>Values</th></tr></thead><tbody>{rows}</tbody></table>"
 
@@ -266,7 +239,7 @@ def _spans_table(spans: list[Span]) -> str:
         + (f" ↳ {escape(span.parent_id[:12])}" if span.parent_id else "")
         + f"</td><td>{escape(span.kind)}</td><td>{escape(span.name)}</td>"
         f'<td class="num">{escape(_ms(span.duration_ms))}</td>'
-        f'<td class="json mono">{escape(_compact(span.attrs))}'
+        f'<td class="json mono">{escape(compact_json(span.attrs))}'
         + (f'<br><span class="bad">{escape(span.error)}</span>' if span.error else "")
         + "</td></tr>"
         for span in spans)
@@ -278,7 +251,7 @@ def _model_calls(result: CellResult) -> str:
     if not result.model_calls:
         return '<p class="muted">No model calls were recorded.</p>'
     rows = "".join(
-        f'<tr><td class="num">{call.index + 1}</td><td>{escape(_iso(call.timestamp))}</td>'
+        f'<tr><td class="num">{call.index + 1}</td><td>{escape(utc_iso(call.timestamp))}</td>'
         f'<td class="mono">{escape(call.request_hash)}</td><td>{escape(call.model or "—")}</td>'
         f'<td class="num">{call.status}</td><td class="num">{call.prompt_tokens:,}</td>'
         f'<td class="num">{call.completion_tokens:,}</td><td class="num">{escape(_ms(call.latency_ms))}</td>'
