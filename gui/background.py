@@ -9,10 +9,26 @@ the function itself runs to its end either way (it cannot be interrupted), so gi
 
 from __future__ import annotations
 
+import sys
+import traceback
 from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import QObject, QThreadPool, Signal, Slot
+
+from cab_check import secrets
+from cab_check.errors import CabError
+
+def error_sentence(exc: BaseException, key: str | None = None, what: str = "The check") -> str:
+    """One sentence for a failure off the UI thread, never holding the key; a bug (anything but a CabError) also
+    leaves its traceback on stderr, redacted too, for the report the sentence asks for."""
+    redactor = secrets.Redactor(key)
+    if isinstance(exc, CabError):
+        return redactor.text(str(exc))
+    sys.stderr.write(redactor.text("".join(traceback.format_exception(exc))))
+    return redactor.text(f"{what} hit an unexpected error ({type(exc).__name__}: {exc}); please report it with "
+                         "the traceback printed on stderr.")
+
 
 _pool: QThreadPool | None = None
 # Tasks have no Qt parent (a parent's deletion must not pull one from under its pool thread), so they are kept

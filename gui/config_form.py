@@ -7,8 +7,6 @@ cab_check.gui.background; the form only ever shows one sentence per problem, nev
 
 from __future__ import annotations
 
-import sys
-import traceback
 from dataclasses import dataclass
 from itertools import pairwise
 from pathlib import Path
@@ -42,7 +40,7 @@ from PySide6.QtWidgets import (
 from cab_check import catalog, doctor, handshake, secrets
 from cab_check.errors import BadInput, CabError, KeyringUnavailable
 from cab_check.gui.app_settings import GuiSettings
-from cab_check.gui.background import Task, run_in_background
+from cab_check.gui.background import Task, error_sentence, run_in_background
 from cab_check.gui.theme import goodness_color
 from cab_check.models import (
     MAX_TIMEOUT_S,
@@ -101,15 +99,6 @@ def check_reference_model(task: TaskSpec) -> ConnectionReport:
     findings, grid = doctor.reference_grid(task)
     grid = [doctor.Compatibility(c.tui, c.ok, c.detail.replace("(with --image)", IMAGE_NOTE)) for c in grid]
     return ConnectionReport(f"the reference model on {task.slug} (checked on loopback)", findings, grid)
-
-
-def error_sentence(exc: BaseException, key: str | None = None) -> str:
-    """One sentence for a failure in the background; a bug also leaves its traceback on stderr (never the key)."""
-    redactor = secrets.Redactor(key)
-    if isinstance(exc, CabError):
-        return redactor.text(str(exc))
-    sys.stderr.write(redactor.text("".join(traceback.format_exception(exc))))
-    return redactor.text(f"The check hit an unexpected error ({type(exc).__name__}: {exc}).")
 
 
 def _saved_key(endpoint: str) -> str | None:

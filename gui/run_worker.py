@@ -6,15 +6,13 @@ the UI thread, so the window only ever touches widgets from its own thread and n
 
 from __future__ import annotations
 
-import sys
 import threading
-import traceback
 
 from PySide6.QtCore import QThread, Signal
 
-from cab_check.errors import CabError, Cancelled
+from cab_check.errors import EXIT_ENVIRONMENT, CabError, Cancelled
+from cab_check.gui.background import error_sentence
 from cab_check.models import CellRequest
-from cab_check.secrets import Redactor
 
 
 class RunWorker(QThread):
@@ -47,13 +45,9 @@ class RunWorker(QThread):
             result = run_cell(self.request, api_key=self._api_key, emit=self.event.emit, cancel=self._cancel)
         except Cancelled:
             self.cancelled.emit()
-        except CabError as exc:
-            self.failed.emit(str(exc), exc.exit_code)
-        except Exception as exc:  # noqa: BLE001 — a bug: say so in one sentence, keep the traceback for the log, never the key
-            redactor = Redactor(self._api_key)
-            sys.stderr.write(redactor.text(traceback.format_exc()))
-            self.failed.emit(redactor.text(f"cab-check hit an unexpected error ({type(exc).__name__}: {exc}); "
-                                           "the run was cleaned up — please report it with the traceback on stderr."), 3)
+        except Exception as exc:  # noqa: BLE001 — every failure ends as one sentence for the window
+            code = exc.exit_code if isinstance(exc, CabError) else EXIT_ENVIRONMENT
+            self.failed.emit(error_sentence(exc, self._api_key, "The run"), code)
         else:
             self.succeeded.emit(result)
         finally:
