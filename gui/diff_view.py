@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from PySide6.QtCore import QEvent, Qt
-from PySide6.QtGui import QFont, QFontDatabase, QPalette, QSyntaxHighlighter, QTextCharFormat, QTextDocument
+from PySide6.QtGui import QFont, QPalette, QSyntaxHighlighter, QTextCharFormat, QTextDocument
 from PySide6.QtWidgets import QPlainTextEdit, QWidget
 
-from cab_check.gui.theme import goodness_color
+from cab_check.gui.theme import goodness_color, monospace_font
 
 NO_CHANGES = "The agent changed no files."
 
@@ -41,17 +41,6 @@ class DiffHighlighter(QSyntaxHighlighter):
         fmt = self.line_format(text)
         if fmt is not None:
             self.setFormat(0, len(text), fmt)
-
-
-def monospace_font() -> QFont:
-    """The system's fixed-width family and nothing else: set on a widget, its size is still inherited, so it
-    scales with the rest of the UI."""
-    system = QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont)
-    font = QFont()
-    font.setFamilies(system.families())
-    font.setStyleHint(QFont.StyleHint.Monospace)
-    font.setFixedPitch(True)
-    return font
 
 
 class DiffView(QPlainTextEdit):

@@ -8,7 +8,6 @@ from __future__ import annotations
 import time
 
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (
     QGridLayout,
     QGroupBox,
@@ -22,6 +21,7 @@ from PySide6.QtWidgets import (
 )
 
 from cab_check.gui.terminal_view import TerminalView
+from cab_check.gui.theme import monospace_font
 from cab_check.models import (
     AgentOutput,
     CellFinished,
@@ -111,10 +111,7 @@ class RunView(QWidget):
         self.build_log.setReadOnly(True)
         self.build_log.setMaximumBlockCount(BUILD_LOG_LINES)
         self.build_log.setAccessibleName("Image build log")
-        mono = QFont(self.build_log.font())
-        mono.setStyleHint(QFont.StyleHint.Monospace)
-        mono.setFamily("monospace")
-        self.build_log.setFont(mono)
+        self.build_log.setFont(monospace_font())
         self.build_log.hide()
         self.log_toggle.toggled.connect(self._show_log)
 

@@ -1,4 +1,4 @@
-"""Colours and the provisional mark, shared by every widget that draws a score.
+"""Colours, the provisional mark and the monospace font, shared by the widgets.
 
 Widgets take their ordinary colours from the application palette (light or dark); only what carries meaning —
 good, middling, bad, and the provisional warning — is chosen here, in a shade readable on either palette.
@@ -6,11 +6,10 @@ good, middling, bad, and the provisional warning — is chosen here, in a shade 
 
 from __future__ import annotations
 
-from PySide6.QtGui import QColor, QPalette
+from PySide6.QtGui import QColor, QFont, QFontDatabase, QPalette
 from PySide6.QtWidgets import QApplication
 
 from cab_check.report import PROVISIONAL_TEXT  # noqa: F401 — re-exported for the widgets
-
 
 
 def is_dark(palette: QPalette | None = None) -> bool:
@@ -30,3 +29,14 @@ def goodness_color(goodness: float, palette: QPalette | None = None) -> QColor:
 
 def provisional_color(palette: QPalette | None = None) -> QColor:
     return QColor("#ffb300" if is_dark(palette) else "#8a5a00")
+
+
+def monospace_font() -> QFont:
+    """The system's fixed-width family and nothing else: set on a widget, its size is still inherited, so it
+    scales with the rest of the UI."""
+    system = QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont)
+    font = QFont()
+    font.setFamilies(system.families())
+    font.setStyleHint(QFont.StyleHint.Monospace)
+    font.setFixedPitch(True)
+    return font
