@@ -177,6 +177,11 @@ class ModelCall(_Strict):
     finish_reason: str | None = None
     error: str | None = None
 
+    @property
+    def failed(self) -> bool:
+        """The model answered with an HTTP error, or the call broke off (then `error` says how)."""
+        return self.status >= 400 or self.error is not None
+
 
 class TokenReport(_Strict):
     """Token totals for the run as one source saw them ("proxy", "TUI stdout", "TUI session file")."""

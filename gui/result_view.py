@@ -377,12 +377,11 @@ class ResultView(QWidget):
         origin = min([span.start for span in result.spans] or [result.started_at])
         bad = goodness_color(0.0, self.palette())
         for row, call in enumerate(result.model_calls):
-            failed = call.status >= 400 or call.error is not None
             for column, (text, key) in enumerate(_call_cells(call, origin)):
                 item = _SortableItem(text, key)
                 if column in NUMERIC_CALL_COLUMNS:
                     item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-                if failed and column in (5, 10):
+                if call.failed and column in (5, 10):
                     item.setForeground(bad)
                 if column == 1:
                     item.setToolTip(utc_iso(call.timestamp))
@@ -400,7 +399,7 @@ class ResultView(QWidget):
         prompt = sum(call.prompt_tokens for call in calls)
         completion = sum(call.completion_tokens for call in calls)
         latency = sum(call.latency_ms for call in calls)
-        failed = sum(1 for call in calls if call.status >= 400 or call.error is not None)
+        failed = sum(1 for call in calls if call.failed)
         failures = f" · {failed} failed" if failed else ""
         return (f"Total: {len(calls)} model call{'s' if len(calls) != 1 else ''} · {prompt:,} prompt + "
                 f"{completion:,} completion = {prompt + completion:,} tokens · {latency:,.0f} ms in the model"

@@ -303,8 +303,7 @@ class TimelineChart(QWidget):
         rect = self.row_rect(index)
         pad = max(2, rect.height() // 6)
         for mark in self.owner.calls:
-            failed = mark.call.status >= 400 or mark.call.error is not None
-            colour = goodness_color(0.0, palette) if failed else palette.color(QPalette.ColorRole.Text)
+            colour = goodness_color(0.0, palette) if mark.call.failed else palette.color(QPalette.ColorRole.Text)
             left = self.x_of(mark.offset_s)
             width = max(2.0, self.x_of(mark.offset_s + mark.latency_s) - left)  # the call's latency, or a tick
             painter.fillRect(QRectF(left, rect.top() + pad, width, rect.height() - 2 * pad), colour)
