@@ -105,16 +105,14 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         return COMMANDS[args.command](args)
-    except Cancelled as exc:
-        err.print(f"[yellow]{escape(str(exc))}[/]", highlight=False, soft_wrap=True)
-        return exc.exit_code
+    except (Cancelled, KeyboardInterrupt) as exc:  # KeyboardInterrupt: a second Ctrl-C, or one outside a run
+        cancelled = exc if isinstance(exc, Cancelled) else Cancelled()
+        err.print(f"[yellow]{escape(str(cancelled))}[/]", highlight=False, soft_wrap=True)
+        return EXIT_CANCELLED
     except CabError as exc:
         # One unwrapped line, so a path in it stays whole; "[gui]" is text, not markup.
         err.print(f"[red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         return exc.exit_code
-    except KeyboardInterrupt:
-        err.print("[yellow]Cancelled.[/] Containers, network and temp files of this run were removed.")
-        return EXIT_CANCELLED
     except BrokenPipeError:  # `cab tuis | head`: the reader left; say nothing more
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_PASSED

@@ -19,6 +19,7 @@ from PySide6.QtCore import QObject, QThreadPool, Signal, Slot
 from cab_check import secrets
 from cab_check.errors import CabError
 
+
 def error_sentence(exc: BaseException, key: str | None = None, what: str = "The check") -> str:
     """One sentence for a failure off the UI thread, never holding the key; a bug (anything but a CabError) also
     leaves its traceback on stderr, redacted too, for the report the sentence asks for."""

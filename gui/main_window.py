@@ -137,10 +137,9 @@ class MainWindow(QMainWindow):
         self.run_view.stop("failed", sentence)
         self.show_status(sentence)
 
-    def _cancelled(self) -> None:
-        message = "Cancelled: the run's containers, network and temp files were removed."
-        self.run_view.stop("stopped", message)
-        self.show_status(message)
+    def _cancelled(self, sentence: str) -> None:
+        self.run_view.stop("stopped", sentence)
+        self.show_status(sentence)
 
     def _stopped(self) -> None:
         self._set_running(False)

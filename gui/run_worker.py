@@ -21,7 +21,7 @@ class RunWorker(QThread):
     event = Signal(object)  # each cab_check.models Event, in order
     succeeded = Signal(object)  # the CellResult
     failed = Signal(str, int)  # one sentence for the user, and the exit code the CLI would give
-    cancelled = Signal()
+    cancelled = Signal(str)  # the engine's sentence: what was stopped and removed
 
     def __init__(self, request: CellRequest, api_key: str | None, parent=None) -> None:
         super().__init__(parent)
@@ -43,8 +43,8 @@ class RunWorker(QThread):
 
         try:
             result = run_cell(self.request, api_key=self._api_key, emit=self.event.emit, cancel=self._cancel)
-        except Cancelled:
-            self.cancelled.emit()
+        except Cancelled as exc:
+            self.cancelled.emit(str(exc))
         except Exception as exc:  # noqa: BLE001 — every failure ends as one sentence for the window
             code = exc.exit_code if isinstance(exc, CabError) else EXIT_ENVIRONMENT
             self.failed.emit(error_sentence(exc, self._api_key, "The run"), code)
