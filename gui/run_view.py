@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
 
 from cab_check.gui.terminal_view import TerminalView
 from cab_check.gui.theme import monospace_font
+from cab_check.gui.tiles import ScaledLabel
 from cab_check.models import (
     AgentOutput,
     CellFinished,
@@ -79,11 +80,8 @@ class PhaseRow:
 class RunView(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.headline = QLabel("No run yet — fill in the Configure page and press Run.")
-        font = self.headline.font()
-        font.setPointSizeF(font.pointSizeF() * 1.2)
-        font.setBold(True)
-        self.headline.setFont(font)
+        # Scaled from the window's font and kept so, like the Result page's heading, when the font changes.
+        self.headline = ScaledLabel("No run yet — fill in the Configure page and press Run.", 1.2, bold=True)
         self.headline.setWordWrap(True)
 
         phases_box = QGroupBox("Phases")
