@@ -37,7 +37,6 @@ class MainWindow(QMainWindow):
         super().__init__()
         self.setWindowTitle(f"cab-check — {PROVISIONAL_TEXT.lower()}")
         self.worker: RunWorker | None = None
-        self.result: CellResult | None = None
         self._close_when_stopped = False
         self._settings = settings or load_settings()
 
@@ -121,12 +120,16 @@ class MainWindow(QMainWindow):
             self.show_status("Cancelling — stopping the agent and removing the run's containers…")
 
     @property
+    def result(self) -> CellResult | None:
+        """The result on the Result page."""
+        return self.result_view.result
+
+    @property
     def running(self) -> bool:
         # Until the worker's finished signal has been handled here, not merely until its thread has ended.
         return self.worker is not None
 
     def _succeeded(self, result: CellResult) -> None:
-        self.result = result
         self.result_view.show_result(result)
         self.history.refresh()
         self.tabs.setCurrentWidget(self.result_view)
@@ -160,7 +163,6 @@ class MainWindow(QMainWindow):
         except (OSError, ValueError):
             self.show_status(f"Run {run_id} could not be read; it may have been removed.")
             return
-        self.result = result
         self.result_view.show_result(result)
         self.tabs.setCurrentWidget(self.result_view)
 
