@@ -418,3 +418,58 @@ def test_a_relay_behind_docker_attach_framing(upstream: tuple[Upstream, Backgrou
         proc.stdout.close()
         proc.stderr.close()
     assert b"listening on" in b"".join(stderr)
+
+
+def test_one_broken_agent_socket_ends_that_connection_not_the_relay() -> None:
+    """Copilot closed a connection just as its answer ended: shutting down the write side of a socket the peer had
+    already dropped raised ENOTCONN, which ended the whole relay and every later model call of the run."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("cab_relay", RELAY_PY)
+    relay_module = importlib.util.module_from_spec(spec)
+    sys.modules["cab_relay"] = relay_module  # dataclasses look their module up there
+    try:
+        spec.loader.exec_module(relay_module)
+    finally:
+        del sys.modules["cab_relay"]
+
+    class Writer:
+        def __init__(self, broken: bool) -> None:
+            self.broken, self.received = broken, b""
+            self.transport = self
+
+        def is_closing(self) -> bool:
+            return False
+
+        def get_write_buffer_size(self) -> int:
+            return 0
+
+        def abort(self) -> None:
+            pass
+
+        def write(self, data: bytes) -> None:
+            self.received += data
+
+        def can_write_eof(self) -> bool:
+            return True
+
+        def write_eof(self) -> None:
+            if self.broken:
+                raise OSError(107, "Transport endpoint is not connected")
+
+    async def pump() -> tuple[Writer, bytes]:
+        sent = Writer(broken=False)  # stands for stdout, to cab-check
+        relay = relay_module.Relay(sent, relay_module.MAX_PENDING)
+        broken, healthy = Writer(broken=True), Writer(broken=False)
+        relay.conns[1] = relay_module.Conn(broken, sent_eof=True)
+        relay.conns[2] = relay_module.Conn(healthy)
+        stdin = asyncio.StreamReader()
+        frame = relay_module.HEADER.pack
+        stdin.feed_data(frame(relay_module.EOF, 1, 0) + frame(relay_module.DATA, 2, 5) + b"later")
+        stdin.feed_eof()
+        await relay.pump_stdin(stdin)
+        return healthy, sent.received
+
+    healthy, to_cab_check = asyncio.run(pump())
+    assert healthy.received == b"later"  # the next connection's frame still arrived
+    assert to_cab_check == relay_module.HEADER.pack(relay_module.CLOSE, 1, 0)  # and cab-check heard of the close

@@ -128,21 +128,32 @@ class Relay:
             conn = self.conns.get(cid)
             if conn is None:
                 continue  # frames already in flight when either side closed this connection
-            if kind == DATA:
-                if conn.writer.transport.is_closing():
-                    continue  # the agent is gone and its handler about to say so; writing would only log warnings
-                conn.writer.write(payload)
-                if conn.writer.transport.get_write_buffer_size() > self.max_pending:
-                    log(f"connection {cid}: agent is not reading, over {self.max_pending} bytes waiting; reset")
+            try:
+                self.deliver(cid, conn, kind, payload)
+            except OSError as exc:
+                # The agent's socket broke under us (it reset, or shut down before our EOF): that connection ends;
+                # the relay and every other connection go on.
+                log(f"connection {cid}: {exc}; closed")
+                if cid in self.conns:
                     self.abort(cid, notify=True)
-            elif kind == EOF:
-                conn.got_eof = True
-                if conn.writer.can_write_eof():
-                    conn.writer.write_eof()  # after what is still buffered, as TCP would
-                if conn.sent_eof:
-                    self.finish(cid)
-            else:
-                self.abort(cid, notify=False)
+
+    def deliver(self, cid: int, conn: Conn, kind: int, payload: bytes) -> None:
+        """One frame from cab-check to the agent's socket; OSError when that socket is broken."""
+        if kind == DATA:
+            if conn.writer.transport.is_closing():
+                return  # the agent is gone and its handler about to say so; writing would only log warnings
+            conn.writer.write(payload)
+            if conn.writer.transport.get_write_buffer_size() > self.max_pending:
+                log(f"connection {cid}: agent is not reading, over {self.max_pending} bytes waiting; reset")
+                self.abort(cid, notify=True)
+        elif kind == EOF:
+            conn.got_eof = True
+            if conn.writer.can_write_eof():
+                conn.writer.write_eof()  # after what is still buffered, as TCP would
+            if conn.sent_eof:
+                self.finish(cid)
+        else:
+            self.abort(cid, notify=False)
 
     async def shutdown(self) -> None:
         self.closing = True
