@@ -34,6 +34,11 @@ def image_dir(toolchain: str) -> Path:
     return resources_root() / "images" / toolchain
 
 
+def relay_dir() -> Path:
+    """The image of the relay that carries a run's model traffic (cab_check.sandbox.relay)."""
+    return resources_root() / "sandbox" / "relay"
+
+
 def base_dir(name: str) -> Path:
     """The images TUI images build on (`# cab-base: NAME`): never a task's toolchain."""
     return resources_root() / "bases" / name

@@ -51,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--skip-handshake", action="store_true",
                        help="start the agent even if the endpoint fails the preflight probe")
     check.add_argument("--json", action="store_true", help="print the full cell result as JSON on stdout")
+    _engine_option(check)
 
     commands.add_parser("tasks", help="list the tasks")
     tuis = commands.add_parser("tuis", help="list the coding-agent CLIs")
@@ -59,6 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     doctor.add_argument("--endpoint", metavar="URL", help="also handshake this endpoint for every TUI")
     doctor.add_argument("--model", metavar="ID", help="model id for the endpoint handshake")
     _key_sources(doctor)
+    _engine_option(doctor)
     key = commands.add_parser("key", help="keep API keys in the OS keyring, one per endpoint")
     key_commands = key.add_subparsers(dest="key_command", metavar="ACTION", required=True)
     key_set = key_commands.add_parser("set", help="save the key for an endpoint (asked for, hidden)")
@@ -72,13 +74,15 @@ def build_parser() -> argparse.ArgumentParser:
     validate = task_commands.add_parser("validate", help="check a task folder, grading it in its toolchain image")
     validate.add_argument("path", metavar="PATH")
     validate.add_argument("--no-grade", action="store_true", help="check the files only, without Docker")
+    _engine_option(validate)
     new = task_commands.add_parser("new", help="scaffold a task folder (a small Python example to edit)")
     new.add_argument("path", metavar="PATH")
     show = commands.add_parser("show", help="show a stored result")
     show.add_argument("run_id")
     show.add_argument("--json", action="store_true")
     commands.add_parser("history", help="list stored results")
-    commands.add_parser("cleanup", help="remove every container and network cab-check left behind")
+    cleanup = commands.add_parser("cleanup", help="remove every container cab-check left behind")
+    _engine_option(cleanup)
     commands.add_parser("gui", help="open the desktop app (needs the gui extra: cab-check[gui])")
     completion = commands.add_parser(
         "completion", help="print the shell completion script for bash, zsh or fish",
@@ -128,7 +132,7 @@ def _check(args: argparse.Namespace) -> int:
     if args.timeout is not None and not MIN_TIMEOUT_S <= args.timeout <= MAX_TIMEOUT_S:
         raise BadInput(f"--timeout {args.timeout} is out of range: give {MIN_TIMEOUT_S} to {MAX_TIMEOUT_S} seconds.")
     request = CellRequest(tui=args.tui, task=args.task, image=args.image, endpoint=args.endpoint, model=args.model,
-                          timeout_s=args.timeout, skip_handshake=args.skip_handshake)
+                          timeout_s=args.timeout, skip_handshake=args.skip_handshake, engine=args.engine)
     cell = resolve(request)  # every input checked before a key is asked for or a container exists
     api_key = _resolve_key(cell.endpoint, args) if cell.endpoint else None
 
@@ -160,6 +164,12 @@ def _cancel_on_signals() -> Iterator[threading.Event]:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def _engine_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--engine", metavar="URL",
+                        help="container engine: unix://…, tcp://…, ssh://… or a docker context name (default: "
+                             "DOCKER_HOST, else the current docker context, else the local socket)")
 
 
 def _key_sources(parser: argparse.ArgumentParser) -> None:
@@ -216,7 +226,7 @@ def _doctor(args: argparse.Namespace) -> int:
     from cab_check import doctor
 
     console = Console()
-    findings = doctor.machine()
+    findings = doctor.machine(args.engine)
     grid = []
     if args.endpoint:
         from cab_check.run import validate_model_endpoint
@@ -295,7 +305,8 @@ def _task(args: argparse.Namespace) -> int:
     if task is not None and not args.no_grade:
         from cab_check.task_check import grade_variants
 
-        problems = grade_variants(task, progress=lambda line: print(f"  {line}", file=sys.stderr))
+        problems = grade_variants(task, progress=lambda line: print(f"  {line}", file=sys.stderr),
+                                  engine=args.engine)
     for problem in problems:
         print(f"✗ {problem}")
     if problems:
@@ -351,10 +362,11 @@ def _history(args: argparse.Namespace) -> int:
 
 
 def _cleanup(args: argparse.Namespace) -> int:
-    from cab_check.docker_backend import DockerBackend
+    from cab_check.sandbox import connect
 
-    removed = DockerBackend().remove_all()
-    print(f"Removed {removed} container(s) and network(s) left by cab-check.")
+    sandbox = connect(args.engine)
+    removed = sandbox.remove_all()
+    print(f"Removed {removed} container(s) left by cab-check on {sandbox.engine.url}.")
     return EXIT_PASSED
 
 

@@ -10,9 +10,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from cab_check import catalog, handshake, host_fence, store
+from cab_check import catalog, handshake
 from cab_check.errors import CabError, EnvironmentProblem, HandshakeFailed
 from cab_check.models import REFERENCE_MODEL_ID, TaskSpec, TuiNeeds, TuiSpec
+from cab_check.sandbox.images import image_tag
 from cab_check.secrets import Redactor
 
 Status = Literal["ok", "warn", "fail"]
@@ -28,21 +29,20 @@ class Finding:
     fix: str = ""
 
 
-def machine() -> list[Finding]:
-    """Docker, disk, images, keyring and isolation, in the order a user would fix them."""
-    from cab_check.docker_backend import DockerBackend
+def machine(engine: str | None = None) -> list[Finding]:
+    """The engine, disk, images, keyring and isolation, in the order a user would fix them."""
+    from cab_check.sandbox import connect
 
     findings = [_keyring()]
     try:
-        docker = DockerBackend()
+        sandbox = connect(engine)
     except CabError as exc:
-        return [Finding("docker", "fail", str(exc), "start dockerd (or Docker Desktop) and check `docker info`"),
-                *findings]
-    info = docker.client.info()
-    findings.insert(0, Finding("docker", "ok", f"engine {info.get('ServerVersion', '?')} reachable"))
-    findings.append(_disk(Path(info.get("DockerRootDir") or store.data_dir())))
-    findings += _images(docker)
-    findings.append(_isolation(info))
+        return [Finding("engine", "fail", str(exc), "start Docker Desktop, dockerd or `podman system service`, "
+                        "or point --engine / DOCKER_HOST at a running engine"), *findings]
+    findings.insert(0, Finding("engine", "ok", sandbox.engine.description))
+    findings.append(_disk(sandbox))
+    findings += _images(sandbox)
+    findings.append(_isolation(sandbox))
     return findings
 
 
@@ -56,13 +56,14 @@ def _keyring() -> Finding:
     return Finding("keyring", "ok", f"{type(backend).__module__}.{type(backend).__name__}")
 
 
-def _disk(folder: Path) -> Finding:
-    probe = folder if folder.exists() else Path("/")
-    try:
-        free = shutil.disk_usage(probe).free / GB
-    except OSError:  # Docker's root dir may not be ours to read (rootless, Desktop VM)
-        free = shutil.disk_usage(Path.home()).free / GB
-    detail = f"{free:.1f} GB free for images at {probe}"
+def _disk(sandbox) -> Finding:
+    """Free space where images live; only measurable when that is this machine's own disk."""
+    root = Path(sandbox.client.info().get("DockerRootDir") or "/nonexistent")
+    if sandbox.engine.remote or sandbox.engine.product.startswith("Docker Desktop") or not root.exists():
+        return Finding("disk", "ok", f"images live on the engine's own disk ({root}), which cab-check cannot "
+                       "measure from here", "`docker system df` on the engine shows it")
+    free = shutil.disk_usage(root).free / GB
+    detail = f"{free:.1f} GB free for images at {root}"
     if free < DISK_FAIL_GB:
         return Finding("disk", "fail", detail, "free space: `docker image prune` removes images no cell uses")
     if free < DISK_WARN_GB:
@@ -70,10 +71,11 @@ def _disk(folder: Path) -> Finding:
     return Finding("disk", "ok", detail)
 
 
-def _images(docker) -> list[Finding]:
+def _images(sandbox) -> list[Finding]:
     wanted = {name: tui.root for name, tui in catalog.shipped_tuis().items() if tui.buildable}
     wanted |= {t.toolchain: catalog.image_dir(t.toolchain) for t in catalog.shipped_tasks().values()}
-    states = {name: docker.image_state(name, folder) for name, folder in sorted(wanted.items())}
+    wanted["relay"] = catalog.relay_dir()
+    states = {name: sandbox.image_state(name, folder) for name, folder in sorted(wanted.items())}
     present = [n for n, s in states.items() if s == "present"]
     stale = [n for n, s in states.items() if s == "stale"]
     missing = [n for n, s in states.items() if s == "missing"]
@@ -87,14 +89,29 @@ def _images(docker) -> list[Finding]:
     return findings
 
 
-def _isolation(info: dict) -> Finding:
-    if "docker desktop" in str(info.get("OperatingSystem", "")).lower():
-        return Finding("isolation", "warn", "Docker Desktop: the agent's network has no route out, but the host "
-                       "cannot be fenced from here", "keep other services on this machine off while running cells")
-    if host_fence.can_fence():
-        return Finding("isolation", "ok", "internal network per run; the host is fenced to the proxy port")
-    return Finding("isolation", "warn", "internal network per run, but this host's own services stay reachable "
-                   "from it (fencing needs root and iptables)", "run cab-check as root, or keep other services off")
+def _isolation(sandbox) -> Finding:
+    """Runs the isolation probe in a real run network on this engine; says plainly when it cannot yet."""
+    from cab_check import isolation
+
+    relay = catalog.relay_dir()
+    if sandbox.image_state("relay", relay) != "present":
+        return Finding("isolation", "warn", "not measured yet: the relay image builds on the first `cab check`",
+                       "run `cab check` once, then `cab doctor` again")
+    try:
+        report = isolation.probe(sandbox, image_tag("relay", relay), isolation.OUTSIDE)
+    except CabError as exc:
+        return Finding("isolation", "fail", f"the probe could not run: {exc}")
+    reached = [name for name, outcome in report.outcomes.items() if outcome.reached and name != "the model"]
+    model = report.outcomes.get("the model")
+    if model is None or not model.reached:
+        return Finding("isolation", "fail", f"a probe agent could not reach the relay to the model ({report.output.strip()[-200:]})",
+                       "check that the engine supports --network none and container: network namespaces")
+    if reached or report.interfaces != ["lo"]:
+        return Finding("isolation", "fail", f"a probe agent had interfaces {', '.join(report.interfaces)} and "
+                       f"reached {', '.join(reached) or 'nothing else'}", "do not run cells on this engine")
+    return Finding("isolation", "ok", "measured just now: an agent has only a loopback interface; it reaches the "
+                   "model through cab-check and nothing else (no names resolve, no address answers, the host's "
+                   "services included)")
 
 
 @dataclass(frozen=True)

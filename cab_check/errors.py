@@ -83,5 +83,5 @@ class Cancelled(CabError):
 
     exit_code = EXIT_CANCELLED
 
-    def __init__(self, message: str = "Cancelled: the run's containers, network and temp files were removed.") -> None:
+    def __init__(self, message: str = "Cancelled: the run's containers and temp files were removed.") -> None:
         super().__init__(message)

@@ -145,6 +145,7 @@ class CellRequest(_Strict):
     skip_handshake: bool = False
     image: str | None = None  # run the TUI from this image instead of building cab-check's own
     ca_bundle: Path | None = None  # extra CA certificates for image builds
+    engine: str | None = None  # a container engine's URL or docker context; None: the one the docker CLI uses
 
 
 # --- what a run records ----------------------------------------------------------------------------------------
@@ -210,6 +211,7 @@ class CellResult(_Strict):
     task: str
     container_image: str
     image_digest: str | None
+    engine: str | None = None  # the container engine the cell ran on, as `cab doctor` names it
     exit_code: int | None
     timed_out: bool
     started_at: datetime

@@ -13,9 +13,8 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from cab_check import catalog, handshake, host_fence, launch, store, tokens, workspace
+from cab_check import archive, catalog, handshake, launch, store, tokens, workspace
 from cab_check.asgi_server import BackgroundServer
-from cab_check.docker_backend import DockerBackend
 from cab_check.errors import BadInput, Cancelled
 from cab_check.models import (
     REFERENCE_MODEL_ID,
@@ -36,6 +35,8 @@ from cab_check.models import (
 from cab_check.proxy import RecordingProxy, new_run_token
 from cab_check.recording import write_asciicast
 from cab_check.reference_model import ReferenceModel
+from cab_check.sandbox import ContainerSpec, Sandbox, connect
+from cab_check.sandbox.base import WORKDIR
 from cab_check.scoring import CellFacts, l15, score_cell, scorer_notes
 from cab_check.secrets import Redactor
 from cab_check.settings import find_ca_bundle
@@ -93,11 +94,13 @@ def run_cell(
     api_key: str | None = None,
     emit: Emit = lambda event: None,
     cancel: threading.Event | None = None,
+    sandbox: Sandbox | None = None,
 ) -> CellResult:
     """Runs one cell for real and returns its scored result (also saved to the history store).
 
-    Setting `cancel` (from another thread) stops the run within about a second: Cancelled is raised after
-    everything the run made is removed."""
+    `sandbox` is where its containers run (default: the engine `request.engine` names, else the one the docker CLI
+    would use). Setting `cancel` (from another thread) stops the run within about a second: Cancelled is raised
+    after everything the run made is removed."""
     cell = resolve(request)
     task, tui, endpoint, model = cell.task, cell.tui, cell.endpoint, cell.model
     redactor = Redactor(api_key)
@@ -111,23 +114,23 @@ def run_cell(
             raise Cancelled()
 
     with ExitStack() as cleanup:
-        docker = DockerBackend(run_id)
-        docker.sweep_orphans()
-        host_fence.remove_orphans(docker.live_run_ids())
-        cleanup.callback(docker.remove_run, run_id)
+        sandbox = sandbox or connect(request.engine)
+        sandbox.sweep_orphans()
+        cleanup.callback(sandbox.remove_run, run_id)
 
         emit(PhaseStarted(phase="images", detail=f"{tui.name} and {task.toolchain} toolchain"))
         ca_bundle = request.ca_bundle or find_ca_bundle()
 
         def progress(line: str) -> None:
-            checkpoint()  # mid-build: dropping the build stream makes Docker stop the build
+            checkpoint()  # mid-build: dropping the build stream makes the engine stop the build
             emit(PhaseProgress(phase="images", message=line))
 
         if request.image:
-            tui_image = docker.use_image(request.image)
+            tui_image = sandbox.use_image(request.image)
         else:
-            tui_image = docker.ensure_image(tui.name, tui.root, ca_bundle, progress)
-        tool_image = docker.ensure_image(task.toolchain, catalog.image_dir(task.toolchain), ca_bundle, progress)
+            tui_image = sandbox.ensure_image(tui.name, tui.root, ca_bundle, progress)
+        tool_image = sandbox.ensure_image(task.toolchain, catalog.image_dir(task.toolchain), ca_bundle, progress)
+        relay_image = sandbox.ensure_image("relay", catalog.relay_dir(), ca_bundle, progress)
         emit(PhaseFinished(phase="images", detail=f"{tui_image.tag}, {tool_image.tag}"))
 
         checkpoint()
@@ -155,52 +158,56 @@ def run_cell(
         with tracer.span("task_setup", f"prepare:{task.slug}", workdir=str(workdir), task_category=task.family,
                          plugin_stack=[], behavior_mode="local"):
             workspace.prepare_workdir(task.workdir, workdir)
-            baseline = workspace.snapshot(workdir)
+            workdir_tar = cleanup.enter_context(archive.build(lambda tar: archive.add_folder(tar, workdir, "work")))
+            baseline = archive.read_tree(archive.chunks_of(workdir_tar))
+            # The proxy listens on this host's loopback only; the agent reaches it through the run's network.
+            token = new_run_token()
+            proxy = RecordingProxy(upstream, api_key, token, on_call=lambda call: emit(ModelCallRecorded(call=call)))
+            proxy_server = cleanup.enter_context(BackgroundServer(proxy.app, "127.0.0.1"))
+            cleanup.callback(proxy.close)  # runs before the server stops: its loop must still be alive
+            network = sandbox.open_network(run_id, relay_image.tag, proxy_server.port)
+            cleanup.callback(network.close)
         emit(PhaseFinished(phase="setup"))
 
-        network, gateway, bridge = docker.create_internal_network()
-        token = new_run_token()
-        proxy = RecordingProxy(upstream, api_key, token, on_call=lambda call: emit(ModelCallRecorded(call=call)))
-        proxy_server = cleanup.enter_context(BackgroundServer(proxy.app, gateway))
-        take_down = host_fence.fence(bridge, proxy_server.port, run_id)
-        if take_down is not None:
-            cleanup.callback(take_down)
-        cleanup.callback(proxy.close)  # runs before the server stops: its loop must still be alive
-
+        checkpoint()
         emit(PhaseStarted(phase="agent", detail=f"{tui.name} on {task.slug}, timeout {timeout_s} s"))
-        values = launch.placeholders(prompt=task.prompt, model=model, proxy_url=proxy_server.url, token=token)
-        started = launch.plan(tui, values)
-        launch.write_seed(started.files, temp_root / "seed")
-        out_dir = temp_root / "out"
-        out_dir.mkdir()
-        workspace.hand_to_container_user(out_dir)
+        started = launch.plan(tui, launch.placeholders(prompt=task.prompt, model=model, proxy_url=network.url,
+                                                       token=token))
         with tracer.span("adapter_run", f"{tui.name}:{task.slug}", timeout_s=timeout_s, plugin_stack=[]) as run:
+            agent_box = sandbox.create(run_id, ContainerSpec(
+                image=tui_image.tag, command=started.argv, role="agent", entrypoint=launch.SEED_ENTRYPOINT,
+                environment=started.env, network=network))
+            sandbox.put_files(agent_box, workdir_tar)
+            with launch.seed_archive(started.files) as seed:
+                sandbox.put_files(agent_box, seed)
             with tracer.span("container", f"{tui.name}:launch", parent=run["_id"], image=tui_image.tag,
                              argv=redactor.data(started.argv), timeout_s=timeout_s) as span:
-                agent = docker.run_container(
-                    tui_image.tag, started.argv, workdir=workdir, user=workspace.container_user(),
-                    timeout_s=timeout_s, environment=started.env, network=network,
-                    entrypoint=launch.SEED_ENTRYPOINT,
-                    mounts={temp_root / "seed": (launch.SEED_MOUNT, "ro"), out_dir: (launch.OUT_MOUNT, "rw")},
-                    on_output=lambda text: emit(AgentOutput(text=redactor.text(text))), cancel=cancel,
-                )
+                agent = sandbox.run(agent_box, timeout_s=timeout_s, cancel=cancel,
+                                    on_output=lambda text: emit(AgentOutput(text=redactor.text(text))))
                 span.update(exit_code=agent.exit_code, duration_s=agent.duration_s, timed_out=agent.timed_out)
             run["exit_code"] = agent.exit_code
-        own_report = tokens.tui_report(tui.token_parser, agent.stdout + agent.stderr, out_dir)
         ended_at = datetime.now(timezone.utc)
+        network.close()
+        out_dir = temp_root / "out"
+        with sandbox.get_files(agent_box, launch.OUT_DIR) as chunks:
+            archive.extract_files(chunks, "out", out_dir, max_file_bytes=launch.MAX_OUT_FILE_BYTES,
+                                  max_total_bytes=launch.MAX_OUT_BYTES)
+        own_report = tokens.tui_report(tui.token_parser, agent.stdout + agent.stderr, out_dir)
         emit(PhaseFinished(phase="agent", ok=not agent.timed_out,
                            detail="timed out" if agent.timed_out else f"exit code {agent.exit_code}"))
 
         checkpoint()
         emit(PhaseStarted(phase="grade", detail=" ".join(task.grader.command)))
-        changes = workspace.compare(task.workdir, baseline, workdir)
         with tracer.span("grade", f"grade:{task.slug}", image=tool_image.tag, command=task.grader.command) as grade:
-            grade_dir = temp_root / "grade"
-            workspace.copy_for_grading(workdir, grade_dir)
-            graded = docker.run_container(
-                tool_image.tag, task.grader.command, workdir=grade_dir, user=workspace.container_user(),
-                timeout_s=task.grader.timeout_s, name_suffix="grader", cancel=cancel,
-            )
+            # The agent's tree comes back once: recorded for the diff, and copied clean for the grader.
+            final_tar = cleanup.enter_context(archive.spool())
+            with sandbox.get_files(agent_box, WORKDIR) as chunks:
+                final = archive.read_tree(chunks, baseline=baseline, copy_to=final_tar, checkpoint=checkpoint)
+            changes = workspace.compare(baseline, final)
+            grader_box = sandbox.create(run_id, ContainerSpec(image=tool_image.tag, command=task.grader.command,
+                                                              role="grader"))
+            sandbox.put_files(grader_box, final_tar)
+            graded = sandbox.run(grader_box, timeout_s=task.grader.timeout_s, cancel=cancel)
             grade.update(exit_code=graded.exit_code, timed_out=graded.timed_out)
         emit(PhaseFinished(phase="grade", ok=graded.exit_code == 0, detail=f"grader exit code {graded.exit_code}"))
 
@@ -211,16 +218,15 @@ def run_cell(
         run_id=run_id, request=request, task=task, tui=tui, model=model, endpoint=endpoint,
         image=tui_image.tag, image_id=tui_image.image_id, agent=agent, graded=graded, changes=changes,
         started_at=started_at, ended_at=ended_at, tracer=tracer, proxy=proxy, own_report=own_report,
-        host_fenced=take_down is not None,
-        redactor=redactor,
+        interfaces=network.interfaces, omitted=final.omitted, engine=sandbox.engine.description, redactor=redactor,
     )
     emit(CellFinished(result=result))
     return result
 
 
 def _record(*, run_id, request, task: TaskSpec, tui: TuiSpec, model, endpoint, image, image_id, agent, graded,
-            changes, started_at, ended_at, tracer, proxy, own_report: TokenReport | None, host_fenced: bool,
-            redactor: Redactor) -> CellResult:
+            changes, started_at, ended_at, tracer, proxy, own_report: TokenReport | None, interfaces: list[str],
+            omitted: list[str], engine: str, redactor: Redactor) -> CellResult:
     """Scores the recorded facts and writes the result and the recording to the history store."""
     calls = list(proxy.calls)
     launch = next(s for s in tracer.spans if s.kind == "container")
@@ -242,9 +248,12 @@ def _record(*, run_id, request, task: TaskSpec, tui: TuiSpec, model, endpoint, i
         reports.append(own_report)
     if agent.timed_out:
         notes.insert(0, "This run timed out — the agent ran but never finished within the harness limit.")
-    if not host_fenced:
-        notes.insert(0, "The agent's network had no route out, but this host's own services (listening on all "
-                        "addresses) were reachable from it: fencing them needs cab-check to run as root with iptables.")
+    if omitted:
+        notes.insert(0, f"The agent left {len(omitted)} special file(s) (FIFOs or devices) in the workdir, recorded "
+                        f"as changes but not given to the grader: {', '.join(omitted[:5])}.")
+    if interfaces != ["lo"]:
+        notes.insert(0, f"The agent's network namespace had interfaces besides loopback ({', '.join(interfaces)}): "
+                        "it may have reached more than the model.")
     if request.skip_handshake:
         notes.insert(0, "The preflight handshake was skipped (--skip-handshake): the endpoint was not checked for "
                         "what this TUI needs before the agent started.")
@@ -256,7 +265,7 @@ def _record(*, run_id, request, task: TaskSpec, tui: TuiSpec, model, endpoint, i
     result = CellResult(
         cell_id=f"local/{tui.name}/{model}/{task.slug}", run_id=run_id, tui=tui.name, tui_version=tui.version,
         model=model, model_label=REFERENCE_MODEL_LABEL if endpoint is None else model, endpoint=endpoint,
-        task=task.slug, container_image=image, image_digest=image_id, exit_code=agent.exit_code,
+        task=task.slug, container_image=image, image_digest=image_id, engine=engine, exit_code=agent.exit_code,
         timed_out=agent.timed_out, started_at=started_at, ended_at=ended_at,
         duration=round(wall_clock_ms / 1000, 3), axes=axes, spans=tracer.spans, model_calls=calls,
         token_reports=reports, l15=l15(task.constraints, facts), recording=str(recording), diff=changes.diff, notes=notes,

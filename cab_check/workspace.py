@@ -1,9 +1,11 @@
-"""The agent's working copy: a fresh temp folder with a baseline git commit, and what changed in it since."""
+"""The agent's working copy: a fresh temp folder with a baseline git commit, and what changed in it since.
+
+The folder is prepared here and goes into the agent's container as a tar stream; what the agent left comes back
+the same way (cab_check.archive), so comparing the two is a pure function of two trees."""
 
 from __future__ import annotations
 
 import difflib
-import hashlib
 import os
 import shutil
 import subprocess
@@ -11,14 +13,15 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-# Containers run as this uid when cab-check itself runs as root, so the agent is never root in /work.
-CONTAINER_UID = 1000
+from cab_check.archive import Entry, Tree
+
 GIT_ENV = {
     "GIT_AUTHOR_NAME": "cab-check",
     "GIT_AUTHOR_EMAIL": "baseline@cab-check.local",
     "GIT_COMMITTER_NAME": "cab-check",
     "GIT_COMMITTER_EMAIL": "baseline@cab-check.local",
 }
+TEMP_PREFIX = "cab-check-"
 
 
 @dataclass(frozen=True)
@@ -34,16 +37,8 @@ class Changes:
         return len(self.added) + len(self.removed) + len(self.modified)
 
 
-def container_user() -> str:
-    """The uid:gid containers run as: the caller's own, or CONTAINER_UID when the caller is root."""
-    uid = os.getuid()
-    if uid == 0:
-        return f"{CONTAINER_UID}:{CONTAINER_UID}"
-    return f"{uid}:{os.getgid()}"
-
-
 def make_temp_root(run_id: str) -> Path:
-    return Path(tempfile.mkdtemp(prefix=f"cab-check-{run_id}-"))
+    return Path(tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{run_id}-"))
 
 
 def prepare_workdir(source: Path, dest: Path) -> None:
@@ -52,14 +47,6 @@ def prepare_workdir(source: Path, dest: Path) -> None:
     _git(dest, "init", "-q", "-b", "main")
     _git(dest, "add", "-A")
     _git(dest, "commit", "-q", "--no-gpg-sign", "-m", "cab-check baseline")
-    hand_to_container_user(dest)
-
-
-def hand_to_container_user(path: Path) -> None:
-    if os.getuid() == 0:
-        for root, dirs, files in os.walk(path):
-            for name in [root, *(os.path.join(root, n) for n in dirs + files)]:
-                os.lchown(name, CONTAINER_UID, CONTAINER_UID)
 
 
 def _git(cwd: Path, *args: str) -> str:
@@ -70,57 +57,28 @@ def _git(cwd: Path, *args: str) -> str:
     return done.stdout
 
 
-def snapshot(root: Path) -> dict[str, str]:
-    """Content hash of every file below root, .git excluded (the harness's own baseline repo)."""
-    files = {}
-    for dirpath, dirnames, filenames in os.walk(root):
-        if dirpath == str(root) and ".git" in dirnames:
-            dirnames.remove(".git")
-        # os.walk lists a symlink to a folder among dirnames and does not follow it; record it as a link.
-        for name in filenames + [d for d in dirnames if os.path.islink(os.path.join(dirpath, d))]:
-            path = Path(dirpath, name)
-            rel = path.relative_to(root).as_posix()
-            files[rel] = "link:" + os.readlink(path) if path.is_symlink() else _sha(path)
-    return files
+def compare(before: Tree, after: Tree) -> Changes:
+    """Added/removed/modified paths, every one counted as CAB counts it (ignore rules hide none), and their diff."""
+    old, new = before.entries, after.entries
+    added = sorted(set(new) - set(old))
+    removed = sorted(set(old) - set(new))
+    modified = sorted(p for p in set(old) & set(new) if (old[p].kind, old[p].digest) != (new[p].kind, new[p].digest))
+    diff = "".join(_file_diff(p, old.get(p), new.get(p)) for p in sorted(added + removed + modified))
+    texts = {p: text for p in added if (text := new[p].text) is not None}
+    return Changes(added, removed, modified, texts, diff)
 
 
-def _sha(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def compare(baseline_dir: Path, before: dict[str, str], workdir: Path) -> Changes:
-    """Added/removed/modified files, every file counted as CAB counts it (ignore rules do not hide any)."""
-    after = snapshot(workdir)
-    added = sorted(set(after) - set(before))
-    removed = sorted(set(before) - set(after))
-    modified = sorted(p for p in set(before) & set(after) if before[p] != after[p])
-    texts = {p: _text(workdir / p) for p in added}
-    diff = "".join(
-        _file_diff(p, _text(baseline_dir / p) if p not in added else "", _text(workdir / p) if p not in removed else "")
-        for p in sorted(added + removed + modified)
-    )
-    return Changes(added, removed, modified, {p: t for p, t in texts.items() if t is not None}, diff)
-
-
-def _text(path: Path) -> str | None:
-    if path.is_symlink():
-        return None  # never follow a link the agent made: it could point anywhere on the host
-    try:
-        return path.read_text(encoding="utf-8")
-    except (UnicodeDecodeError, OSError):
-        return None
-
-
-def _file_diff(rel: str, old: str | None, new: str | None) -> str:
-    if old is None or new is None:
-        return f"Binary file {rel} changed\n"
+def _file_diff(rel: str, old: Entry | None, new: Entry | None) -> str:
+    special = next((e for e in (new, old) if e is not None and e.kind != "file"), None)
+    if special is not None:  # links and special files are named, never followed or opened
+        what = "added" if old is None else "removed" if new is None else "changed"
+        return f"{rel}: {special.describe()} ({what})\n"
+    old_text = "" if old is None else old.text
+    new_text = "" if new is None else new.text
+    if old_text is None or new_text is None:
+        size = max(e.size for e in (old, new) if e is not None)
+        return f"Binary file {rel} changed ({size:,} bytes, not shown)\n"
     lines = difflib.unified_diff(
-        old.splitlines(keepends=True), new.splitlines(keepends=True), f"a/{rel}", f"b/{rel}"
+        old_text.splitlines(keepends=True), new_text.splitlines(keepends=True), f"a/{rel}", f"b/{rel}"
     )
     return "".join(line if line.endswith("\n") else line + "\n" for line in lines)
-
-
-def copy_for_grading(workdir: Path, dest: Path) -> None:
-    """The grader works on a copy, so its build output can never count as the agent's change."""
-    shutil.copytree(workdir, dest, symlinks=True)
-    hand_to_container_user(dest)

@@ -23,6 +23,7 @@ class GuiSettings(BaseModel):
     tui: str = "aider"
     task: str = "polyglot/rust-error-handling"  # a shipped task's slug, or the path of the user's task folder
     timeout_s: int | None = Field(default=None, ge=MIN_TIMEOUT_S, le=MAX_TIMEOUT_S)  # None: the task's own
+    engine: str = ""  # a container engine's URL or docker context; empty: the one the docker CLI would use
     save_key: bool = True
     dark: bool | None = None  # None: follow the system
 

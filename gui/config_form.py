@@ -48,6 +48,7 @@ from cab_check.models import (
     CellRequest,
     TaskSpec,
 )
+from cab_check.sandbox.engine import check_engine
 
 REFERENCE_NOTE = ("Applies the task's known fix through the real agent: it shows the harness works, "
                   "not how a model performs.")
@@ -166,7 +167,7 @@ class ConfigForm(QWidget):
         chain = [
             self.reference_radio, self.endpoint_radio, self.endpoint_edit, self.model_combo, self.key_edit,
             self.show_key_button, self.save_key_check, self.tui_combo, self.image_edit, self.task_combo,
-            self.task_folder_button, self.timeout_spin, self.check_button, self.check_table,
+            self.task_folder_button, self.timeout_spin, self.engine_edit, self.check_button, self.check_table,
         ]
         for first, second in pairwise(chain):
             QWidget.setTabOrder(first, second)
@@ -262,6 +263,11 @@ class ConfigForm(QWidget):
         self.timeout_spin.setAccelerated(True)
         self.timeout_spin.setAccessibleName("Timeout")
         self.timeout_spin.setToolTip("How long the agent may run; the lowest value means the task's own timeout")
+        self.engine_edit = QLineEdit()
+        self.engine_edit.setAccessibleName("Engine")
+        self.engine_edit.setPlaceholderText("DOCKER_HOST, else the current docker context")
+        self.engine_edit.setToolTip("The container engine cells run on: unix://…, tcp://…, ssh://… or a docker "
+                                    "context name; empty uses the one the docker command would")
 
         task_row = QHBoxLayout()
         task_row.setContentsMargins(0, 0, 0, 0)
@@ -274,6 +280,7 @@ class ConfigForm(QWidget):
         form.addRow(self._buddy("T&ask:", self.task_combo), task_row)
         form.addRow("", self.task_info)
         form.addRow(self._buddy("Time&out:", self.timeout_spin), self.timeout_spin)
+        form.addRow(self._buddy("En&gine:", self.engine_edit), self.engine_edit)
         return self.cell_box
 
     def _build_check(self) -> QGroupBox:
@@ -330,7 +337,7 @@ class ConfigForm(QWidget):
         for signal in (self.reference_radio.toggled, self.endpoint_edit.textChanged, self.model_combo.editTextChanged,
                        self.key_edit.textChanged, self.save_key_check.toggled, self.tui_combo.currentIndexChanged,
                        self.image_edit.textChanged, self.task_combo.currentIndexChanged,
-                       self.timeout_spin.valueChanged):
+                       self.timeout_spin.valueChanged, self.engine_edit.textChanged):
             signal.connect(self.changed)
 
     # --- what the main window asks ----------------------------------------------------------------------------
@@ -343,8 +350,12 @@ class ConfigForm(QWidget):
         if not tui.buildable and not image:
             raise BadInput(f"Image: {tui.name} has no image cab-check can build; give the image you built "
                            f"({tui.user_image}).")
+        try:
+            engine = check_engine(self.engine_edit.text())
+        except BadInput as exc:
+            raise BadInput(f"Engine: {exc}") from None
         return CellRequest(tui=tui.name, task=self.task_combo.currentData(), endpoint=endpoint, model=model,
-                           timeout_s=self._timeout(), image=image)
+                           timeout_s=self._timeout(), image=image, engine=engine)
 
     def api_key(self) -> str | None:
         """The key to send: None for the reference model or an empty field. BadInput when it cannot be sent."""
@@ -386,6 +397,7 @@ class ConfigForm(QWidget):
             tui=self.tui_combo.currentData(),
             task=self.task_combo.currentData(),
             timeout_s=self._timeout(),
+            engine=self.engine_edit.text().strip(),
             save_key=self.save_key_check.isChecked(),
             dark=self._dark,
         )
@@ -406,6 +418,7 @@ class ConfigForm(QWidget):
         if index >= 0:
             self.task_combo.setCurrentIndex(index)
         self.timeout_spin.setValue(settings.timeout_s or self.timeout_spin.minimum())
+        self.engine_edit.setText(settings.engine)
         if self.reference_radio.isChecked() == settings.use_reference_model:
             self._source_changed()  # no toggle will call it
         (self.reference_radio if settings.use_reference_model else self.endpoint_radio).setChecked(True)

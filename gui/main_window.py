@@ -63,7 +63,7 @@ class MainWindow(QMainWindow):
         self.run_button.clicked.connect(self.start_run)
         self.cancel_button = QPushButton("Cancel run")
         self.cancel_button.setShortcut(QKeySequence("Ctrl+."))
-        self.cancel_button.setToolTip("Stop the agent and remove the run's containers, network and temp files (Ctrl+.)")
+        self.cancel_button.setToolTip("Stop the agent and remove the run's containers and temp files (Ctrl+.)")
         self.cancel_button.setEnabled(False)
         self.cancel_button.clicked.connect(self.cancel_run)
 
@@ -193,7 +193,7 @@ class MainWindow(QMainWindow):
         """Asked when the window is closed mid-run; tests replace it."""
         answer = QMessageBox.question(
             self, "A run is in progress",
-            "Stop the run and remove its containers, network and temp files, then close?",
+            "Stop the run and remove its containers and temp files, then close?",
             QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.No)
         return answer == QMessageBox.StandardButton.Yes
 

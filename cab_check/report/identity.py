@@ -41,6 +41,7 @@ def identity_rows(result: CellResult) -> list[tuple[str, str]]:
         ("task", result.task),
         ("container_image", result.container_image),
         ("image_digest", result.image_digest or "not recorded"),
+        ("engine", result.engine or "not recorded"),
         ("exit_code", exit_code),
         ("started_at", utc_iso(result.started_at)),
         ("ended_at", utc_iso(result.ended_at)),

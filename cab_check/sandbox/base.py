@@ -53,7 +53,7 @@ class Engine:
 
     @property
     def description(self) -> str:
-        where = "remote engine" if self.remote else "local socket"
+        where = "remote engine" if self.remote else "on this machine"
         return f"{self.product} {self.version} at {self.url} ({where})"
 
 

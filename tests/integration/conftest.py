@@ -35,13 +35,15 @@ def _needs_docker(docker_client):
 
 @pytest.fixture
 def leftovers(docker_client):
-    """A function giving the names of containers and networks that still carry a run's label."""
+    """A function giving the names of containers and networks that still carry a run's label on an engine (the
+    local one unless a client is given)."""
 
-    def find(run_id: str) -> list[str]:
+    def find(run_id: str, client=None) -> list[str]:
+        client = client or docker_client
         label = {"label": f"cab-check.run={run_id}"}
         # sparse: the plain list inspects each container and fails on one that leaves meanwhile.
-        return [c.attrs["Names"][0] for c in docker_client.containers.list(all=True, filters=label, sparse=True)] + [
-            n.name for n in docker_client.networks.list(filters=label)
+        return [c.attrs["Names"][0] for c in client.containers.list(all=True, filters=label, sparse=True)] + [
+            n.name for n in client.networks.list(filters=label)
         ]
 
     return find
@@ -94,9 +96,22 @@ class SecretWatcher(threading.Thread):
 
 
 @pytest.fixture
-def secret_watch(docker_client):
-    watcher = SecretWatcher(docker_client)
-    watcher.start()
-    yield watcher
-    watcher.done.set()
-    watcher.join()
+def watch_secrets():
+    """Starts a SecretWatcher on an engine's client; stopped when the test ends."""
+    watchers: list[SecretWatcher] = []
+
+    def start(client) -> SecretWatcher:
+        watcher = SecretWatcher(client)
+        watcher.start()
+        watchers.append(watcher)
+        return watcher
+
+    yield start
+    for watcher in watchers:
+        watcher.done.set()
+        watcher.join()
+
+
+@pytest.fixture
+def secret_watch(docker_client, watch_secrets):
+    return watch_secrets(docker_client)

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from cab_check import catalog, workspace
-from cab_check.docker_backend import DockerBackend
+from cab_check import catalog
+from cab_check.sandbox import connect
 from cab_check.task_check import grade_folder, lay_out
 
 # How each grader reports a passing test; group 1 is the test's name.
@@ -67,48 +67,37 @@ def test_every_shipped_task_is_covered():
     assert set(EXPECTED) == set(catalog.shipped_tasks())
 
 
+RUN_ID = "tasks-" + secrets.token_hex(3)
+
+
 @pytest.fixture(scope="module")
-def backend():
-    docker = DockerBackend(run_id="tasks-" + secrets.token_hex(3))
-    yield docker
-    docker.remove_run(docker.run_id)
-
-
-# Cargo writes the lock file of a lock-less package beside Cargo.toml; harmless, as cells grade a copy.
-GRADER_MAY_WRITE = {"Cargo.lock"}
-
-
-def grade_copy(backend, task, folder, *, with_solution: bool):
-    """Grades a copy of the workdir (with solution/ laid over it); build output must stay out of it."""
-    lay_out(task, folder, with_solution=with_solution)
-    before = workspace.snapshot(folder)
-    run = grade_folder(backend, task, folder)
-    written = {path for path, digest in workspace.snapshot(folder).items() if before.get(path) != digest}
-    assert written <= GRADER_MAY_WRITE, f"the grader wrote into the workdir: {sorted(written)}"
-    return run
+def sandbox():
+    engine = connect()
+    yield engine
+    engine.remove_run(RUN_ID)
 
 
 @pytest.mark.parametrize("slug", sorted(EXPECTED))
-def test_task_fails_as_shipped_and_passes_with_its_reference(backend, slug, tmp_path):
+def test_task_fails_as_shipped_and_passes_with_its_reference(sandbox, slug, tmp_path):
     task = catalog.get_task(slug)
     expected = EXPECTED[slug]
 
-    failed = grade_copy(backend, task, tmp_path / "shipped", with_solution=False)
+    failed = grade_folder(sandbox, RUN_ID, task, lay_out(task, tmp_path / "shipped", with_solution=False))
     assert failed.exit_code != 0, failed.stdout[-2000:]
     assert expected.shipped_says in failed.stdout + failed.stderr
 
-    passed = grade_copy(backend, task, tmp_path / "fixed", with_solution=True)
+    passed = grade_folder(sandbox, RUN_ID, task, lay_out(task, tmp_path / "fixed", with_solution=True))
     output = passed.stdout + passed.stderr  # unittest reports on stderr
     assert passed.exit_code == 0, passed.stdout[-2000:] + passed.stderr[-2000:]
     assert set(re.findall(expected.passing, output, re.M)) == expected.names
 
 
 @pytest.mark.parametrize("slug", sorted(s for s, e in EXPECTED.items() if e.protected))
-def test_integrity_grader_fails_when_the_protected_file_is_edited(backend, slug, tmp_path):
+def test_integrity_grader_fails_when_the_protected_file_is_edited(sandbox, slug, tmp_path):
     task = catalog.get_task(slug)
     folder = lay_out(task, tmp_path / "tampered", with_solution=True)
     protected = folder / EXPECTED[slug].protected
     protected.write_text(protected.read_text() + "\n")
-    run = grade_folder(backend, task, folder)
+    run = grade_folder(sandbox, RUN_ID, task, folder)
     assert run.exit_code == 2
     assert f"INTEGRITY FAIL: {EXPECTED[slug].protected} was modified" in run.stdout

@@ -15,10 +15,10 @@ import pytest
 
 from cab_check.asgi_server import BackgroundServer
 from cab_check.catalog import get_task, shipped_tuis
-from cab_check.docker_backend import DockerBackend
 from cab_check.models import CellRequest
 from cab_check.reference_model import ReferenceModel
 from cab_check.run import run_cell
+from cab_check.sandbox import connect
 from cab_check.settings import find_ca_bundle
 
 BUILDABLE = sorted(name for name, tui in shipped_tuis().items() if tui.buildable)
@@ -47,7 +47,7 @@ def test_tui_passes_the_reference_cell(tui, isolated_history, leftovers, secret_
 def test_any_tui_runs_from_an_image_the_user_brings(docker_client, isolated_history, leftovers):
     """--image: a user's own image (here: aider on top of ours, under another name) runs the cell unchanged."""
     aider = shipped_tuis()["aider"]
-    base = DockerBackend("image-test").ensure_image("aider", aider.root, find_ca_bundle(), lambda _: None)
+    base = connect().ensure_image("aider", aider.root, find_ca_bundle(), lambda _: None)
     ref = f"cab-test/users-aider:{secrets.token_hex(4)}"
     dockerfile = f"FROM {base.tag}\nLABEL org.example.built-by=the-user\n".encode()
     docker_client.images.build(fileobj=io.BytesIO(dockerfile), tag=ref, rm=True)

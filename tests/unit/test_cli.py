@@ -71,7 +71,8 @@ def test_docker_not_running_is_an_environment_error(monkeypatch, capsys, isolate
     monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-docker.sock")
     assert main(["check"]) == 3
     err = " ".join(capsys.readouterr().err.split())
-    assert "Docker is not reachable" in err and "start the Docker engine" in err and "Traceback" not in err
+    assert f"The container engine at unix://{tmp_path}/no-docker.sock is not reachable (No such file or directory)" in err
+    assert "start Docker (or Podman)" in err and "--engine" in err and "Traceback" not in err
     assert not (isolated_history / "runs").exists()
 
 
