@@ -151,6 +151,14 @@ def run_cell(
 
         checkpoint()
         emit(PhaseStarted(phase="setup"))
+        # The proxy listens on this host's loopback only; the agent reaches it through the run's network. Both are
+        # the harness's own plumbing, so they start before the wall clock CAB's latency axis reads.
+        token = new_run_token()
+        proxy = RecordingProxy(upstream, api_key, token, on_call=lambda call: emit(ModelCallRecorded(call=call)))
+        proxy_server = cleanup.enter_context(BackgroundServer(proxy.app, "127.0.0.1"))
+        cleanup.callback(proxy.close)  # runs before the server stops: its loop must still be alive
+        network = sandbox.open_network(run_id, relay_image.tag, proxy_server.port)
+        cleanup.callback(network.close)
         temp_root = workspace.make_temp_root(run_id)
         cleanup.callback(shutil.rmtree, temp_root, ignore_errors=True)
         workdir = temp_root / "workdir"
@@ -160,13 +168,6 @@ def run_cell(
             workspace.prepare_workdir(task.workdir, workdir)
             workdir_tar = cleanup.enter_context(archive.build(lambda tar: archive.add_folder(tar, workdir, "work")))
             baseline = archive.read_tree(archive.chunks_of(workdir_tar))
-            # The proxy listens on this host's loopback only; the agent reaches it through the run's network.
-            token = new_run_token()
-            proxy = RecordingProxy(upstream, api_key, token, on_call=lambda call: emit(ModelCallRecorded(call=call)))
-            proxy_server = cleanup.enter_context(BackgroundServer(proxy.app, "127.0.0.1"))
-            cleanup.callback(proxy.close)  # runs before the server stops: its loop must still be alive
-            network = sandbox.open_network(run_id, relay_image.tag, proxy_server.port)
-            cleanup.callback(network.close)
         emit(PhaseFinished(phase="setup"))
 
         checkpoint()

@@ -165,6 +165,17 @@ def test_an_endpoint_cell_reads_back_as_a_request(qtbot, form, endpoint):
     assert form.request().timeout_s is None
 
 
+def test_the_engine_field_names_the_engine_a_run_uses(form):
+    assert form.request().engine is None  # empty: the one the docker command would use
+    form.engine_edit.setText("  unix:///run/podman/podman.sock ")
+    assert form.request().engine == "unix:///run/podman/podman.sock"
+    form.engine_edit.setText("desktop-linux")
+    assert form.request().engine == "desktop-linux"
+    form.engine_edit.setText("foo://x")
+    with pytest.raises(BadInput, match=r"^Engine: 'foo://x' is not a container engine address"):
+        form.request()
+
+
 @pytest.mark.parametrize(
     ("url", "model", "field"),
     [
@@ -391,7 +402,8 @@ def test_settings_round_trip_exactly(qtbot, form, endpoint, tmp_path):
     folder = tmp_path / "my-task"
     shutil.copytree(catalog.get_task("polyglot/rust-lifetime-fix").root, folder)
     saved = GuiSettings(use_reference_model=False, endpoint=endpoint, model="mistral-small", tui="crush",
-                        task=str(folder.resolve()), timeout_s=1200, save_key=False, dark=True)
+                        task=str(folder.resolve()), timeout_s=1200, engine="ssh://me@big-box", save_key=False,
+                        dark=True)
     form.apply_settings(saved)
     assert form.settings() == saved
     assert form.task_combo.currentData() == str(folder.resolve())
