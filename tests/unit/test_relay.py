@@ -420,9 +420,8 @@ def test_a_relay_behind_docker_attach_framing(upstream: tuple[Upstream, Backgrou
     assert b"listening on" in b"".join(stderr)
 
 
-def test_one_broken_agent_socket_ends_that_connection_not_the_relay() -> None:
-    """Copilot closed a connection just as its answer ended: shutting down the write side of a socket the peer had
-    already dropped raised ENOTCONN, which ended the whole relay and every later model call of the run."""
+def load_relay_script():
+    """relay.py as a module: it runs in the relay's image, where cab_check cannot be imported."""
     import importlib.util
 
     spec = importlib.util.spec_from_file_location("cab_relay", RELAY_PY)
@@ -432,6 +431,22 @@ def test_one_broken_agent_socket_ends_that_connection_not_the_relay() -> None:
         spec.loader.exec_module(relay_module)
     finally:
         del sys.modules["cab_relay"]
+    return relay_module
+
+
+def test_both_halves_speak_the_same_frames() -> None:
+    from cab_check.sandbox import relay as host
+
+    script = load_relay_script()
+    assert script.HEADER.format == host.HEADER.format
+    for name in ("MAX_PAYLOAD", "READY", "OPEN", "DATA", "EOF", "CLOSE"):
+        assert getattr(script, name) == getattr(host, name), name
+
+
+def test_one_broken_agent_socket_ends_that_connection_not_the_relay() -> None:
+    """Copilot closed a connection just as its answer ended: shutting down the write side of a socket the peer had
+    already dropped raised ENOTCONN, which ended the whole relay and every later model call of the run."""
+    relay_module = load_relay_script()
 
     class Writer:
         def __init__(self, broken: bool) -> None:
