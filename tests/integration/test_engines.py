@@ -149,3 +149,16 @@ def test_doctor_names_each_engine_and_measures_its_isolation(netns_engine, podma
         lines = " ".join(done.stdout.split())
         assert f"engine {product}" in lines and started.url in lines, done.stdout + done.stderr
         assert "isolation measured just now: an agent has only a loopback interface" in lines, done.stdout
+
+
+def test_cab_cleanup_removes_a_killed_runs_leftovers_from_the_named_engine(netns_engine):
+    netns_engine.load(images_for_the_cells())
+    client = netns_engine.client()
+    relay = connect().ensure_image("relay", catalog.relay_dir(), find_ca_bundle(), lambda _: None).tag
+    left = client.containers.create(relay, ["sleep", "600"], labels={"cab-check.run": "killed-run",
+                                                                     "cab-check.pid": "999999999"})
+    done = subprocess.run([sys.executable, "-m", "cab_check", "cleanup", "--engine", netns_engine.url],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert f"container(s) left by cab-check on {netns_engine.url}" in done.stdout
+    assert left.id not in {c.id for c in client.containers.list(all=True, sparse=True)}
