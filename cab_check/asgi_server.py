@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import socket
 import threading
 import time
@@ -17,6 +18,19 @@ GRACEFUL_STOP_S = 3
 
 class ServerStartError(RuntimeError):
     """The server did not come up."""
+
+
+class AbortConnection(Exception):
+    """Raised by an app mid-response to close the client's connection without completing the body (no final
+    chunk), so the client sees the answer was cut off rather than a clean end. Never logged as an app error."""
+
+
+class _QuietAborts(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.exc_info and isinstance(record.exc_info[1], AbortConnection))
+
+
+_QUIET_ABORTS = _QuietAborts()
 
 
 class BackgroundServer:
@@ -47,7 +61,9 @@ class BackgroundServer:
             return self
         # Binding the socket ourselves gives us the port before uvicorn runs, with no race on a guessed port.
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
+        # IPPROTO_TCP said outright: asyncio sets TCP_NODELAY only on accepted sockets whose listener names TCP.
+        # With protocol 0, every small write (a streamed token) waited for the client's delayed ACK, ~40 ms.
+        sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((self.host, 0))
@@ -65,6 +81,8 @@ class BackgroundServer:
             lifespan="off",
             timeout_graceful_shutdown=GRACEFUL_STOP_S,
         )
+        # uvicorn logs an exception that ends a response as an app error; an AbortConnection is meant.
+        logging.getLogger("uvicorn.error").addFilter(_QUIET_ABORTS)
         # Off the main thread uvicorn leaves signal handlers alone, so Ctrl-C still reaches the caller.
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._run, name=f"asgi-{self._port}", daemon=True)
@@ -87,6 +105,10 @@ class BackgroundServer:
             self._server.run(sockets=[self._sock])
         except BaseException as exc:  # noqa: BLE001 - reported by start(), or lost with the thread
             self._error = exc
+
+    def connections(self) -> list[Any]:
+        """The open client connections (uvicorn protocol objects, each with its `transport`)."""
+        return list(self._server.server_state.connections) if self._server is not None else []
 
     def stop(self) -> None:
         """Stop serving; safe to call more than once."""

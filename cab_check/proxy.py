@@ -12,6 +12,7 @@ for Claude Code) each become one chat-completions request upstream, recorded the
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import json
@@ -22,25 +23,27 @@ import time
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import anyio
-import httpx
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
+from cab_check.asgi_server import AbortConnection
 from cab_check.models import ModelCall
 from cab_check.secrets import REDACTED, Redactor
+from cab_check.upstream import UpstreamClient, UpstreamError, UpstreamResponse
 from cab_check.wire import (
     StreamTranslator,
     WireError,
     anthropic,
     openai_error_body,
     responses,
+    sse,
 )
 
 log = logging.getLogger(__name__)
@@ -51,6 +54,8 @@ RESPONSES_PATHS = ("/v1/responses", "/responses")
 MESSAGES_PATHS = ("/v1/messages", "/messages")
 COUNT_TOKENS_PATHS = ("/v1/messages/count_tokens", "/messages/count_tokens")
 MAX_ERROR_CHARS = 300
+CLIENT_CLOSED = 499  # as nginx logs a request whose client went away before the answer was complete
+T = TypeVar("T")
 # An SSE line longer than this is not one we could parse anyway; dropping it bounds memory.
 MAX_SSE_LINE_BYTES = 16 * 1024 * 1024
 
@@ -87,11 +92,12 @@ MESSAGES = Dialect(anthropic.chat_request, anthropic.from_chat, anthropic.Messag
 
 
 def error_response(
-    dialect: Dialect | None, status: int, message: str, err_type: str, code: str | None = None
+    dialect: Dialect | None, status: int, message: str, err_type: str, code: str | None = None,
+    headers: dict[str, str] | None = None,
 ) -> Response:
     """An error in the shape the client's API uses: OpenAI's for chat, or the dialect's own."""
     body = (dialect.error_body if dialect else openai_error_body)(status, message, err_type, code)
-    return JSONResponse(body, status_code=status)
+    return JSONResponse(body, status_code=status, headers=headers)
 
 
 def request_hash(body: bytes) -> str:
@@ -128,36 +134,54 @@ def _as_int(value: Any, default: int) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) else default
 
 
-class SseWatcher:
-    """Reads an SSE byte stream in whatever pieces it arrives and feeds each event's JSON to `facts`.
+@dataclass(frozen=True)
+class SseEvent:
+    """One server-sent event: its bytes exactly as they came, and its data parsed."""
 
-    `feed` and `close` also return the JSON payloads of the events they completed, for a translator to use.
-    """
+    raw: bytes
+    payload: Any = None  # the JSON of its data; None for [DONE], comments and keep-alives
+    malformed: bool = False  # data that is neither JSON nor [DONE]
+
+    @property
+    def usage_only(self) -> bool:
+        """The extra chunk `stream_options.include_usage` asks for: usage, and no choices."""
+        return isinstance(self.payload, dict) and self.payload.get("choices") == [] and "usage" in self.payload
+
+
+class SseWatcher:
+    """Reads an SSE byte stream in whatever pieces it arrives, feeding each event's JSON to `facts`.
+
+    `feed` and `close` return the events they completed, raw bytes included, so a relay can pass them on whole
+    (or leave one out) and a translator can use their payloads."""
 
     def __init__(self, facts: ResponseFacts) -> None:
         self.facts = facts
         self._buffer = b""
+        self._raw = bytearray()  # the lines of the event being read, as they came
         self._data: list[bytes] = []
-        self._events: list[Any] = []
+        self._events: list[SseEvent] = []
 
-    def feed(self, chunk: bytes) -> list[Any]:
+    def feed(self, chunk: bytes) -> list[SseEvent]:
         self._buffer += chunk
         *lines, self._buffer = self._buffer.split(b"\n")
         if len(self._buffer) > MAX_SSE_LINE_BYTES:
             self._buffer = b""
+            self._events.append(SseEvent(b"", malformed=True))  # no event has a line that long
         for line in lines:
+            self._raw += line + b"\n"
             self._line(line.rstrip(b"\r"))
         return self._take()
 
-    def close(self) -> list[Any]:
+    def close(self) -> list[SseEvent]:
         """The stream ended: a last event without its blank line still counts."""
         if self._buffer:
+            self._raw += self._buffer
             self._line(self._buffer.rstrip(b"\r"))
             self._buffer = b""
         self._dispatch()
         return self._take()
 
-    def _take(self) -> list[Any]:
+    def _take(self) -> list[SseEvent]:
         events, self._events = self._events, []
         return events
 
@@ -168,18 +192,23 @@ class SseWatcher:
             self._data.append(line[5:].lstrip(b" "))
 
     def _dispatch(self) -> None:
-        if not self._data:
-            return
+        raw, self._raw = bytes(self._raw), bytearray()
         data, self._data = b"\n".join(self._data), []
-        if data.strip() == b"[DONE]":
+        if not raw:
+            return
+        if not data.strip():
+            self._events.append(SseEvent(raw))  # a comment, a keep-alive, an extra blank line
+        elif data.strip() == b"[DONE]":
             self.facts.saw_done = True
-            return
-        try:
-            payload = json.loads(data)
-        except ValueError:
-            return
-        self.facts.absorb(payload)
-        self._events.append(payload)
+            self._events.append(SseEvent(raw))
+        else:
+            try:
+                payload = json.loads(data)
+            except ValueError:
+                self._events.append(SseEvent(raw, malformed=True))
+                return
+            self.facts.absorb(payload)
+            self._events.append(SseEvent(raw, payload))
 
 
 def _error_fields(body: bytes) -> tuple[str, str | None]:
@@ -220,7 +249,7 @@ def _json_object(body: bytes) -> dict[str, Any] | None:
     return payload if isinstance(payload, dict) else None
 
 
-def _is_event_stream(upstream: httpx.Response) -> bool:
+def _is_event_stream(upstream: UpstreamResponse) -> bool:
     return upstream.headers.get("content-type", "").startswith("text/event-stream")
 
 
@@ -236,6 +265,45 @@ def _as_chunk(completion: dict[str, Any]) -> dict[str, Any]:
             finish_reason = choice.get("finish_reason")
             choices.append({"index": choice.get("index", 0), "delta": delta, "finish_reason": finish_reason})
     return {"choices": choices, "usage": completion.get("usage")}
+
+
+def _asked_for_usage(payload: dict[str, Any] | None) -> bool:
+    options = payload.get("stream_options") if payload is not None else None
+    return isinstance(options, dict) and options.get("include_usage") is True
+
+
+# Rate-limit and retry headers of an OpenAI-compatible upstream: what a client's retry logic reads, on every route.
+_RATE_LIMIT_HEADERS = ("retry-after", "retry-after-ms", "x-ratelimit-", "ratelimit-", "anthropic-ratelimit-")
+
+
+def _rate_limit_headers(upstream: UpstreamResponse) -> dict[str, str]:
+    return {k: v for k, v in upstream.headers.items() if k.lower().startswith(_RATE_LIMIT_HEADERS)}
+
+
+class _Abandoned(Exception):
+    """The client went away while the proxy waited on the upstream."""
+
+
+async def _unless_abandoned(request: Request, work: Awaitable[T]) -> T:
+    """`work`'s result, or _Abandoned (with `work` cancelled) as soon as the client disconnects.
+
+    The request body has been read, so the next ASGI message can only be the client's disconnect."""
+
+    async def disconnected() -> None:
+        while (await request.receive())["type"] != "http.disconnect":
+            pass
+
+    task, watch = asyncio.ensure_future(work), asyncio.ensure_future(disconnected())
+    try:
+        await asyncio.wait({task, watch}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        watch.cancel()
+    if task.done():
+        return task.result()
+    task.cancel()
+    with contextlib.suppress(BaseException):
+        await task
+    raise _Abandoned()
 
 
 def _inject_include_usage(payload: dict[str, Any]) -> bytes:
@@ -330,7 +398,7 @@ class RecordingProxy:
         self.calls: list[ModelCall] = []
         self._lock = threading.Lock()
         self._next_index = 0
-        self._client: httpx.AsyncClient | None = None
+        self._client: UpstreamClient | None = None
         self._client_loop: asyncio.AbstractEventLoop | None = None
         parts = urlsplit(self.upstream_base_url)
         # Host and port only: a URL may carry user:password, which must never reach a message.
@@ -408,14 +476,10 @@ class RecordingProxy:
 
     # --- upstream plumbing ---
 
-    def _http(self) -> httpx.AsyncClient:
+    def _http(self) -> UpstreamClient:
         # Created on first use, inside the server's event loop, which is the loop it must live in.
         if self._client is None:
-            self._client = httpx.AsyncClient(
-                # No read timeout: a slow model is the run's timeout to judge, not the proxy's.
-                timeout=httpx.Timeout(connect=10.0, read=None, write=60.0, pool=None),
-                follow_redirects=False,
-            )
+            self._client = UpstreamClient()
             self._client_loop = asyncio.get_running_loop()
         return self._client
 
@@ -434,12 +498,12 @@ class RecordingProxy:
         return headers
 
     @staticmethod
-    def _response_headers(upstream: httpx.Response) -> dict[str, str]:
+    def _response_headers(upstream: UpstreamResponse) -> dict[str, str]:
         return {k: v for k, v in upstream.headers.items() if k.lower() not in _DROP_RESPONSE_HEADERS}
 
     def _unreachable(self, exc: Exception) -> str:
         return self.redact(
-            f"could not reach the upstream endpoint at {self.upstream_host}: {type(exc).__name__}: {exc}"
+            f"could not reach the upstream endpoint at {self.upstream_host}: {exc}"
         )
 
     def _translated_headers(self, stream: bool) -> dict[str, str]:
@@ -454,9 +518,8 @@ class RecordingProxy:
             headers["authorization"] = f"Bearer {self._api_key}"
         return headers
 
-    async def _open(self, method: str, url: str, body: bytes, headers: dict[str, str]) -> httpx.Response:
-        client = self._http()
-        return await client.send(client.build_request(method, url, content=body, headers=headers), stream=True)
+    async def _open(self, method: str, url: str, body: bytes, headers: dict[str, str]) -> UpstreamResponse:
+        return await self._http().send(method, url, body, headers)
 
     # --- handlers ---
 
@@ -467,7 +530,7 @@ class RecordingProxy:
                 content = await upstream.aread()
             finally:
                 await upstream.aclose()
-        except httpx.HTTPError as exc:
+        except UpstreamError as exc:
             return openai_error(502, self._unreachable(exc), "upstream_error", "upstream_unreachable")
         if not upstream.is_success:
             content = self._scrub(content)
@@ -511,30 +574,28 @@ class RecordingProxy:
             url, headers = self.upstream_base_url + "/chat/completions", self._translated_headers(call.stream)
 
         try:
-            upstream = await self._open("POST", url, forward, headers)
-        except httpx.HTTPError as exc:
+            upstream = await _unless_abandoned(request, self._open("POST", url, forward, headers))
+        except UpstreamError as exc:
             return self._failed(call, dialect, 502, self._unreachable(exc), "upstream_error", "upstream_unreachable")
-        except asyncio.CancelledError:
-            # 499, as nginx logs it: the request went away before any answer existed.
-            call.status, call.error = 499, "cancelled before the upstream answered"
-            self._finish(call)
-            raise
+        except _Abandoned:
+            return self._abandoned(call, "before the upstream answered")
 
         call.status = upstream.status_code
+        limits = _rate_limit_headers(upstream)
         if call.stream and upstream.is_success:
+            # A client that did not ask for the usage chunk must not get one: it was asked for our count only.
+            strip_usage = not _asked_for_usage(payload)
             translator = dialect.stream(payload) if dialect is not None and payload is not None else None
-            return self._relay_stream(call, upstream, translator)
+            return self._relay_stream(call, upstream, translator, strip_usage, limits)
 
         # A whole body: a non-streaming answer, or an error the upstream sent instead of a stream.
         try:
-            content = await upstream.aread()
-        except httpx.HTTPError as exc:
-            message = self.redact(f"upstream broke off its answer: {type(exc).__name__}: {exc}")
+            content = await _unless_abandoned(request, upstream.aread())
+        except UpstreamError as exc:
+            message = self.redact(f"upstream broke off its answer: {exc}")
             return self._failed(call, dialect, 502, message, "upstream_error", "upstream_broken")
-        except asyncio.CancelledError:
-            call.error = "cancelled while the upstream answered"
-            self._finish(call)
-            raise
+        except _Abandoned:
+            return self._abandoned(call, "while the upstream answered")
         finally:
             await upstream.aclose()
 
@@ -544,18 +605,21 @@ class RecordingProxy:
             self._finish(call)
             if dialect is None:
                 return Response(content, status_code=upstream.status_code, headers=self._response_headers(upstream))
-            return error_response(dialect, upstream.status_code, call.error, *_error_fields(content))
+            return error_response(dialect, upstream.status_code, call.error, *_error_fields(content), headers=limits)
 
         answer = _json_object(content)
         call.facts.absorb(answer)
-        if dialect is None:
-            self._finish(call)
-            return Response(content, status_code=upstream.status_code, headers=self._response_headers(upstream))
-        if answer is None or payload is None:
-            message = "upstream answered with a body that is not a chat completion"
-            return self._failed(call, dialect, 502, message, "upstream_error", "upstream_broken")
+        if answer is None or not isinstance(answer.get("choices"), list):
+            call.error = f"upstream answered {upstream.status_code} with a body that is not a chat completion " \
+                         f"({upstream.headers.get('content-type') or 'no content type'})"
+            if dialect is None:  # passed on as it came: the client's own parser says what it makes of it
+                self._finish(call)
+                return Response(content, status_code=upstream.status_code, headers=self._response_headers(upstream))
+            return self._failed(call, dialect, 502, call.error, "upstream_error", "upstream_broken")
         self._finish(call)
-        return JSONResponse(dialect.from_chat(answer, payload))
+        if dialect is None:
+            return Response(content, status_code=upstream.status_code, headers=self._response_headers(upstream))
+        return JSONResponse(dialect.from_chat(answer, payload), headers=limits)
 
     def _failed(
         self, call: _CallInProgress, dialect: Dialect | None, status: int, message: str, err_type: str,
@@ -566,39 +630,69 @@ class RecordingProxy:
         self._finish(call)
         return error_response(dialect, status, message, err_type, code)
 
+    def _abandoned(self, call: _CallInProgress, when: str) -> Response:
+        """The client went away: recorded as nginx logs it (499); the upstream request is cancelled with it."""
+        call.status, call.error = CLIENT_CLOSED, f"the client abandoned the call {when}"
+        self._finish(call)
+        return Response(status_code=CLIENT_CLOSED)  # nobody reads it
+
     def _relay_stream(
-        self, call: _CallInProgress, upstream: httpx.Response, translator: StreamTranslator | None
+        self, call: _CallInProgress, upstream: UpstreamResponse, translator: StreamTranslator | None,
+        strip_usage: bool, limits: dict[str, str],
     ) -> Response:
-        """Streams the upstream's answer back, as it is or through `translator`, watching it for usage."""
+        """Streams the upstream's answer back, as it is or through `translator`, watching it for usage.
+
+        A stream that breaks, is not SSE, or ends before its answer does reaches the client as an error it can
+        see: for chat an error event, then the connection cut (no final chunk, no [DONE]); for the translated APIs
+        their own error events."""
         watcher = SseWatcher(call.facts)
         state = {"complete": False}
 
-        def translated(events: list[Any]) -> bytes:
-            assert translator is not None
-            return b"".join(out for event in events if isinstance(event, dict) for out in translator.feed(event))
+        def passed_on(events: list[SseEvent]) -> bytes:
+            if translator is None:
+                return b"".join(e.raw for e in events if not (strip_usage and e.usage_only))
+            return b"".join(out for e in events if isinstance(e.payload, dict) for out in translator.feed(e.payload))
+
+        def failing(error: str) -> bytes:
+            call.error = self.redact(error)[:MAX_ERROR_CHARS]
+            if translator is not None:
+                return b"".join(translator.close(call.error))
+            return sse(None, openai_error_body(502, call.error, "upstream_error", "upstream_broken"))
 
         async def chunks() -> AsyncGenerator[bytes, None]:
-            if translator is not None and not _is_event_stream(upstream):
+            if not _is_event_stream(upstream):
                 # Some servers ignore `stream` and answer whole; the client still gets its stream.
-                yield await self._whole_as_stream(call, upstream, translator)
-                state["complete"] = True
+                yield await self._whole_as_stream(call, upstream, translator, strip_usage)
+                state["complete"] = call.error is None
+                if translator is None and call.error is not None:
+                    raise AbortConnection(call.error)
                 return
             try:
                 async for chunk in upstream.aiter_raw():
                     events = watcher.feed(chunk)
-                    if translator is None:
-                        yield chunk
-                    elif out := translated(events):
+                    if any(e.malformed for e in events):
+                        yield passed_on([e for e in events[: next(i for i, e in enumerate(events) if e.malformed)]])
+                        yield failing("upstream sent a stream event that is not JSON")
+                        break
+                    if out := passed_on(events):
                         yield out
-            except httpx.HTTPError as exc:
-                call.error = self.redact(f"upstream stream broke: {type(exc).__name__}: {exc}")[:MAX_ERROR_CHARS]
-                if translator is not None:
-                    # The client's API has its own way to say a stream failed; a bare cut would look like success.
-                    yield b"".join(translator.close(call.error))
-                return
-            state["complete"] = True
-            if translator is not None:
-                yield translated(watcher.close()) + b"".join(translator.close())
+                else:
+                    events = watcher.close()
+                    if out := passed_on([e for e in events if not e.malformed]):
+                        yield out
+                    if any(e.malformed for e in events):
+                        yield failing("upstream sent a stream event that is not JSON")
+                    elif not (call.facts.saw_done or call.facts.finish_reason):
+                        yield failing("upstream ended the stream before the answer was complete")
+                    else:
+                        state["complete"] = True
+                        if translator is not None:
+                            yield b"".join(translator.close())
+                        return
+            except UpstreamError as exc:
+                yield failing(f"upstream stream broke: {exc}")
+            if translator is None:
+                raise AbortConnection(call.error)
 
         stream = chunks()
 
@@ -609,29 +703,39 @@ class RecordingProxy:
                 await upstream.aclose()
                 watcher.close()
                 if call.error is None and not state["complete"]:
-                    why = type(failure).__name__ if failure is not None else "client disconnected"
-                    call.error = f"stream ended early: {why}"
+                    call.status = CLIENT_CLOSED
+                    call.error = "the client abandoned the call mid-stream" + (
+                        f" ({type(failure).__name__})" if failure is not None else "")
                 self._finish(call)
 
         if translator is None:
             headers = self._response_headers(upstream)
         else:
-            headers = {"content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache"}
+            headers = {"content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache", **limits}
         return _RelayedStream(stream, on_close, upstream.status_code, headers)
 
     async def _whole_as_stream(
-        self, call: _CallInProgress, upstream: httpx.Response, translator: StreamTranslator
+        self, call: _CallInProgress, upstream: UpstreamResponse, translator: StreamTranslator | None, strip_usage: bool
     ) -> bytes:
+        def failed(error: str) -> bytes:
+            call.error = self.redact(error)[:MAX_ERROR_CHARS]
+            if translator is not None:
+                return b"".join(translator.close(call.error))
+            return sse(None, openai_error_body(502, call.error, "upstream_error", "upstream_broken"))
+
         try:
             answer = _json_object(await upstream.aread())
-        except httpx.HTTPError as exc:
-            call.error = self.redact(f"upstream broke off its answer: {type(exc).__name__}: {exc}")[:MAX_ERROR_CHARS]
-            return b"".join(translator.close(call.error))
-        if answer is None:
-            call.error = "upstream answered with a body that is not a chat completion"
-            return b"".join(translator.close(call.error))
+        except UpstreamError as exc:
+            return failed(f"upstream broke off its answer: {exc}")
+        if answer is None or not isinstance(answer.get("choices"), list):
+            return failed("upstream answered a stream request with a body that is not a chat completion")
         call.facts.absorb(answer)
-        return b"".join(translator.feed(_as_chunk(answer)) + translator.close())
+        chunk = _as_chunk(answer)
+        if translator is not None:
+            return b"".join(translator.feed(chunk) + translator.close())
+        if strip_usage:
+            chunk.pop("usage", None)
+        return sse(None, chunk) + b"data: [DONE]\n\n"
 
     # --- recording ---
 

@@ -277,13 +277,13 @@ def test_stream_passes_through_chunk_by_chunk_and_records_usage(rig: Rig) -> Non
     assert call.request_hash == hashlib.sha256(body).hexdigest()[:16]
 
 
-def test_client_leaving_mid_stream_is_recorded_with_an_error(rig: Rig) -> None:
+def test_client_leaving_mid_stream_is_recorded_as_abandoned(rig: Rig) -> None:
     with rig.client() as client, client.stream("POST", "/chat/completions", json={**CHAT, "stream": True}) as response:
         next(response.iter_raw())
     wait_for(lambda: rig.proxy.calls)
     [call] = rig.proxy.calls
-    assert call.stream is True and call.status == 200
-    assert call.error and "ended early" in call.error
+    assert call.stream is True and call.status == 499 and call.failed
+    assert call.error == "the client abandoned the call mid-stream"
     # The proxy let go of the upstream stream rather than leaving it hanging.
     wait_for(rig.upstream.stream_cancelled.is_set)
 
