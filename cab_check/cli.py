@@ -357,7 +357,8 @@ def _history(args: argparse.Namespace) -> int:
         print("No stored results yet: run `cab check`.")
     for r in runs:
         verdict = "pass" if r.passed else "FAIL"
-        print(f"{r.run_id}  {verdict}  {r.composite:.3f}  {r.tui:10} {r.model_label:24} {r.task}")
+        own = f" (own {r.own_composite:.3f})" if r.composites_differ else ""
+        print(f"{r.run_id}  {verdict}  {r.composite:.3f}{own}  {r.tui:10} {r.model_label:24} {r.task}")
     return EXIT_PASSED
 
 

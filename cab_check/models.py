@@ -197,6 +197,14 @@ class TokenReport(_Strict):
         return self.prompt_tokens + self.completion_tokens
 
 
+class CorrectedScore(_Strict):
+    """cab-check's own figure beside CAB's headline: integrity from the task's grader (cab_check.scoring.corrected)."""
+
+    integrity: int
+    composite: float
+    reason: str | None = None  # why it differs from CAB's; None when both agree
+
+
 class CellResult(_Strict):
     cell_id: str
     sweep_id: str = LOCAL_SWEEP_ID
@@ -217,7 +225,8 @@ class CellResult(_Strict):
     started_at: datetime
     ended_at: datetime
     duration: float  # seconds, started_at → ended_at (task setup + agent run, as CAB measures)
-    axes: dict[str, dict[str, Any]]
+    axes: dict[str, dict[str, Any]]  # CAB v0.1's, as it would publish them: the headline
+    corrected: CorrectedScore | None = None  # cab-check's own reading beside it
     spans: list[Span]
     model_calls: list[ModelCall]
     token_reports: list[TokenReport]
@@ -232,7 +241,17 @@ class CellResult(_Strict):
 
     @property
     def composite(self) -> float:
+        """CAB v0.1's composite for this run, as it would publish it: the headline."""
         return float(self.axes["composite"]["composite"])
+
+    @property
+    def own_composite(self) -> float:
+        """cab-check's own composite (integrity from the task's grader); CAB's for results stored before it."""
+        return self.corrected.composite if self.corrected is not None else self.composite
+
+    @property
+    def composites_differ(self) -> bool:
+        return self.corrected is not None and self.corrected.reason is not None
 
 
 # --- events from the engine to a front end ---------------------------------------------------------------------

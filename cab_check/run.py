@@ -37,7 +37,7 @@ from cab_check.recording import write_asciicast
 from cab_check.reference_model import ReferenceModel
 from cab_check.sandbox import ContainerSpec, Sandbox, connect
 from cab_check.sandbox.base import WORKDIR
-from cab_check.scoring import CellFacts, l15, score_cell, scorer_notes
+from cab_check.scoring import CellFacts, corrected_score, l15, score_cell, scorer_notes
 from cab_check.secrets import Redactor
 from cab_check.settings import find_ca_bundle
 from cab_check.tracing import Tracer
@@ -268,7 +268,7 @@ def _record(*, run_id, request, task: TaskSpec, tui: TuiSpec, model, endpoint, i
         model=model, model_label=REFERENCE_MODEL_LABEL if endpoint is None else model, endpoint=endpoint,
         task=task.slug, container_image=image, image_digest=image_id, engine=engine, exit_code=agent.exit_code,
         timed_out=agent.timed_out, started_at=started_at, ended_at=ended_at,
-        duration=round(wall_clock_ms / 1000, 3), axes=axes, spans=tracer.spans, model_calls=calls,
+        duration=round(wall_clock_ms / 1000, 3), axes=axes, corrected=corrected_score(facts, axes), spans=tracer.spans, model_calls=calls,
         token_reports=reports, l15=l15(task.constraints, facts), recording=str(recording), diff=changes.diff, notes=notes,
     )
     result = CellResult.model_validate(redactor.data(result.model_dump(mode="json")))

@@ -50,10 +50,11 @@ COLUMNS: list[tuple[str, Callable[[CellResult], str], Callable[[CellResult], Any
     ("Task", lambda r: r.task, lambda r: r.task.lower()),
     ("Pass", lambda r: "✓ pass" if r.passed else "✗ fail", lambda r: r.passed),
     ("Composite", lambda r: f"{r.composite:.3f}", lambda r: r.composite),
+    ("Own", lambda r: f"{r.own_composite:.3f}", lambda r: r.own_composite),  # cab-check's own composite
     ("Duration", lambda r: f"{r.duration:.1f} s", lambda r: r.duration),
 ]
 PASS_COLUMN = 4
-NUMERIC_COLUMNS = (5, 6)
+NUMERIC_COLUMNS = (5, 6, 7)
 
 
 class HistoryModel(QAbstractTableModel):

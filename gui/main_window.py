@@ -28,6 +28,7 @@ from cab_check.gui.run_view import RunView
 from cab_check.gui.run_worker import RunWorker
 from cab_check.gui.theme import PROVISIONAL_TEXT
 from cab_check.models import CellResult
+from cab_check.report.axes import composites
 
 THEMES = (("System", None), ("Light", False), ("Dark", True))
 
@@ -134,7 +135,7 @@ class MainWindow(QMainWindow):
         self.history.refresh()
         self.tabs.setCurrentWidget(self.result_view)
         verdict = "passed" if result.passed else "did not pass"
-        self.show_status(f"{result.tui} on {result.task} {verdict}: composite {result.composite:.3f} (provisional).")
+        self.show_status(f"{result.tui} on {result.task} {verdict}: {composites(result)} (provisional).")
 
     def _failed(self, sentence: str, exit_code: int) -> None:
         self.run_view.stop("failed", sentence)

@@ -51,10 +51,28 @@ def axis_tiles(result: CellResult) -> list[AxisTile]:
                  f"{len(blast['unexpected_changes'])} unexpected of {blast['total_changes']} changed files"),
         AxisTile("refusal", "Refusal", "—" if refusal["not_applicable"] else f"{refusal['refusal']:.3f}",
                  None if refusal["not_applicable"] else _clamp(refusal["refusal"]), True,
-                 "not a refusal task" if refusal["not_applicable"]
-                 else f"refusal {'correct' if refusal['refusal_correct'] else 'not correct'}"),
+                 "not a refusal task" if refusal["not_applicable"] else _refusal_verdict(refusal["refusal_correct"])),
         AxisTile("integrity", "Integrity", f"{integrity['integrity']:.3f}", _clamp(integrity["integrity"]), True,
                  "not an integrity task" if integrity["not_applicable"] else "integrity task"),
         AxisTile("composite", "Composite", f"{axes['composite']['composite']:.3f}",
-                 _clamp(axes["composite"]["composite"]), True, "CAB v0.1 treats cost as 1.0"),
+                 _clamp(axes["composite"]["composite"]), True, own_composite_detail(result)),
     ]
+
+
+def _refusal_verdict(correct: object) -> str:
+    """CAB writes "true", "partial" or "false" (results stored before cab-check followed it hold a bool)."""
+    verdict = {"true": "correct", "partial": "partly correct"}.get(str(correct).lower(), "not correct")
+    return f"refusal {verdict}"
+
+
+def own_composite_detail(result: CellResult) -> str:
+    """cab-check's own composite beside CAB's, in a few words."""
+    if result.composites_differ:
+        return f"cab-check's own {result.own_composite:.3f} (integrity from the grader)"
+    return "cab-check's own agrees; cost as 1.0"
+
+
+def composites(result: CellResult) -> str:
+    """Both composites in one phrase, for lists and status lines."""
+    own = f" (cab-check's own {result.own_composite:.3f})" if result.composites_differ else ""
+    return f"composite {result.composite:.3f}{own}"

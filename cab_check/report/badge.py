@@ -5,6 +5,7 @@ from __future__ import annotations
 from xml.sax.saxutils import escape, quoteattr
 
 from cab_check.models import CellResult
+from cab_check.report.axes import composites
 
 LABEL = "CAB provisional"
 LABEL_FILL = "#555"
@@ -33,8 +34,8 @@ def _text_width(text: str) -> float:
 
 
 def badge_text(result: CellResult) -> str:
-    """The badge's right half, e.g. "composite 0.883 · pass"."""
-    return f"composite {result.composite:.3f} · {'pass' if result.passed else 'fail'}"
+    """The badge's right half, e.g. "composite 0.883 · pass", with cab-check's own composite when it differs."""
+    return f"{composites(result)} · {'pass' if result.passed else 'fail'}"
 
 
 def badge_svg(result: CellResult) -> str:

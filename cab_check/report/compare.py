@@ -31,6 +31,8 @@ def compare(a: CellResult, b: CellResult) -> list[CompareRow]:
     ]
     for tile_a, tile_b in zip(axis_tiles(a), axis_tiles(b)):
         rows.append(CompareRow(tile_a.label, tile_a.value, tile_b.value, _better_tile(tile_a, tile_b, a, b)))
+    rows.append(CompareRow("cab-check's own composite", f"{a.own_composite:.3f}", f"{b.own_composite:.3f}",
+                           _higher(a.own_composite, b.own_composite)))
     tokens_a, tokens_b = _proxy_tokens(a), _proxy_tokens(b)
     rows += [
         CompareRow("Tokens (proxy total)", _count(tokens_a), _count(tokens_b), _lower(tokens_a, tokens_b)),

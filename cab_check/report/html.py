@@ -16,7 +16,7 @@ from typing import Any
 from cab_check import __version__
 from cab_check.models import CellResult, Span
 from cab_check.report import PROVISIONAL_TEXT
-from cab_check.report.axes import AxisTile, axis_tiles
+from cab_check.report.axes import AxisTile, axis_tiles, composites
 from cab_check.report.identity import compact_json, identity_rows, token_report_lines, utc_iso
 from cab_check.report.reproduce import reproduce_command
 
@@ -77,6 +77,13 @@ footer { margin-top: 3rem; font-size: 0.8rem; color: var(--muted); }
 _CODE_FIELDS = {"run_id", "container_image", "image_digest"}  # identifiers a reader copies
 
 
+def _own_composite(result: CellResult) -> str:
+    if not result.composites_differ or result.corrected is None:
+        return ""
+    return (f'<p class="own"><strong>cab-check\'s own composite {result.own_composite:.3f}</strong> — '
+            f"{escape(result.corrected.reason or '')}</p>")
+
+
 def render_html(result: CellResult, recording: Path | None = None) -> str:
     """The whole report page; the agent's output is included when `recording` (an asciicast file) is readable."""
     title = f"{result.tui} × {result.model_label} · {result.task}"
@@ -86,9 +93,9 @@ def render_html(result: CellResult, recording: Path | None = None) -> str:
         f'<p class="banner" role="note">{escape(PROVISIONAL_TEXT)}<small>One local run scored as CAB '
         f"v{escape(result.methodology)} scores a cell — not CAB's sweep; compare runs, don't cite them.</small></p>",
         f"<h1>{escape(title)}</h1>",
-        f'<p><span class="verdict {"good" if result.passed else "bad"}">{verdict}</span> · composite '
-        f"{result.composite:.3f} · run <code>{escape(result.run_id)}</code></p>",
-        _section("Per-axis scores", _tiles(axis_tiles(result))),
+        f'<p><span class="verdict {"good" if result.passed else "bad"}">{verdict}</span> · '
+        f"{escape(composites(result))} · run <code>{escape(result.run_id)}</code></p>",
+        _section("Per-axis scores", _tiles(axis_tiles(result)) + _own_composite(result)),
         _section("Run identity", _identity(result)),
         _section("Scorer breakdown", _breakdown(result)),
         _section(f"Trace spans ({len(result.spans)})", _timeline(result) + _spans_table(result.spans)),

@@ -128,7 +128,12 @@ def render_result(console: Console, result: CellResult) -> None:
     if result.recording:
         identity.add_row("recording", result.recording)
 
-    parts: list = [table, Text(""), identity]
+    parts: list = [table]
+    if result.composites_differ:
+        assert result.corrected is not None
+        parts += [Text(""), Text(f"cab-check's own composite {result.own_composite:.3f} — {result.corrected.reason}",
+                                 style="yellow")]
+    parts += [Text(""), identity]
     if result.l15 is not None:
         l15 = result.l15
         parts += [Text(""), Text(f"L15 constraints {l15['honored']}/{l15['declared']} honored "

@@ -7,6 +7,7 @@ from typing import Any
 from cab_check.scoring.blast_radius import blast_radius_axis
 from cab_check.scoring.composite import composite_axis, composite_score
 from cab_check.scoring.constraints import l15
+from cab_check.scoring.corrected import corrected_score
 from cab_check.scoring.facts import CellFacts
 from cab_check.scoring.integrity import integrity_axis
 from cab_check.scoring.latency import latency_axis, latency_efficiency
@@ -20,15 +21,16 @@ AXES = ("pass_rate", "tokens", "latency", "blast_radius", "refusal", "integrity"
 
 def score_cell(facts: CellFacts) -> dict[str, dict[str, Any]]:
     """All seven axes, keyed and ordered as on CAB's cell pages."""
+    refusal = refusal_axis(facts)
     axes: dict[str, dict[str, Any]] = {
         "pass_rate": pass_rate_axis(facts),
         "tokens": tokens_axis(facts),
         "latency": latency_axis(facts),
         "blast_radius": blast_radius_axis(facts),
-        "refusal": refusal_axis(facts),
-        "integrity": integrity_axis(facts),
+        "refusal": refusal,
+        "integrity": integrity_axis(facts, refusal),
     }
-    axes["composite"] = composite_axis(**axes, is_integrity_task=facts.is_integrity_task)
+    axes["composite"] = composite_axis(**axes)
     return axes
 
 
@@ -36,6 +38,7 @@ __all__ = [
     "AXES",
     "CellFacts",
     "composite_score",
+    "corrected_score",
     "l15",
     "latency_efficiency",
     "score_cell",

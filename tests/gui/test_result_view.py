@@ -113,6 +113,24 @@ def test_a_tile_draws_its_bar_in_the_colour_of_its_goodness(view, aider):
     assert goodness_color(blast.tile.goodness, blast.palette()).rgb() in colours_in(blast.grab().toImage())
 
 
+def test_the_composite_tile_carries_cab_checks_own_composite_where_it_differs(view, aider):
+    from cab_check.models import CorrectedScore
+
+    view.show_result(aider)
+    assert tile(view, "Composite").detail.text() == "cab-check's own agrees; cost as 1.0"
+    differing = aider.model_copy(update={"corrected": CorrectedScore(integrity=1, composite=0.5, reason="why")})
+    view.show_result(differing)
+    assert tile(view, "Composite").value.text() == f"{aider.composite:.3f}"  # the headline stays CAB's
+    assert tile(view, "Composite").detail.text() == "cab-check's own 0.500 (integrity from the grader)"
+
+
+def test_a_partly_correct_refusal_says_so(view, refusal):
+    partial = refusal.model_copy(update={"axes": {**refusal.axes, "refusal": {
+        **refusal.axes["refusal"], "refusal": 0.5, "refusal_correct": "partial"}}})
+    view.show_result(partial)
+    assert tile(view, "Refusal").detail.text() == "refusal partly correct"
+
+
 def test_an_axis_that_does_not_apply_shows_a_dash_and_no_bar(view, aider):
     view.show_result(aider)
     refusal = tile(view, "Refusal")

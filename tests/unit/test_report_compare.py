@@ -34,7 +34,7 @@ def by_label(rows: list[CompareRow]) -> dict[str, CompareRow]:
 def test_rows_are_identity_then_the_seven_tiles_then_counts(aider, opencode):
     labels = [row.label for row in compare(aider, opencode)]
     tiles = [tile.label for tile in axis_tiles(aider)]
-    assert labels == ["TUI", "Model", "Task", "Run date", *tiles,
+    assert labels == ["TUI", "Model", "Task", "Run date", *tiles, "cab-check's own composite",
                       "Tokens (proxy total)", "Model calls", "Duration", "L15 constraints"]
 
 

@@ -147,3 +147,27 @@ def test_a_recording_that_cannot_be_read_is_left_out(tmp_path):
 def test_the_recorded_output_is_included():
     page = render_html(load("aider-rust-pass"), FIXTURES / "aider-rust-pass" / "recording.cast")
     assert "Aider v0.86.2" in page and "Applied edit to src/lib.rs" in page
+
+
+def test_both_composites_are_shown_where_they_differ_with_the_reason():
+    """An integrity task where CAB's refusal scorer and the task's grader disagree (a fabricated fix beside
+    REFUSAL.md): the headline is CAB's, cab-check's own stands beside it, both marked provisional."""
+    from cab_check.models import CorrectedScore
+    from cab_check.report.badge import badge_text
+    from cab_check.report.terminal import render_result
+    from rich.console import Console
+
+    result = CellResult.model_validate_json((FIXTURES / "aider-rust-pass" / "result.json").read_text())
+    result = result.model_copy(update={"corrected": CorrectedScore(
+        integrity=1, composite=0.8621, reason="CAB v0.1 takes integrity from its refusal scorer, which gave 0.5 "
+                                              "(fabricated fix); cab-check takes it from the task's grader, which passed.")})
+    page = render_html(result)
+    assert f"composite {result.composite:.3f} (cab-check's own 0.862)" in html.unescape(page)
+    assert "which passed." in html.unescape(page) and PROVISIONAL_TEXT in html.unescape(page)
+    assert axis_tiles(result)[-1].detail == "cab-check's own 0.862 (integrity from the grader)"
+    assert "(cab-check's own 0.862)" in badge_text(result)
+    console = Console(record=True, width=200)
+    render_result(console, result)
+    terminal = console.export_text()
+    assert "cab-check's own composite 0.862 — CAB v0.1 takes integrity" in terminal
+    assert PROVISIONAL_TEXT.upper() in terminal.upper()
