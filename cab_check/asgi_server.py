@@ -79,6 +79,7 @@ class BackgroundServer:
             log_level="warning",
             access_log=False,
             lifespan="off",
+            interface="asgi3",  # every app here is; uvicorn would guess ASGI2 for a bound method
             timeout_graceful_shutdown=GRACEFUL_STOP_S,
         )
         # uvicorn logs an exception that ends a response as an app error; an AbortConnection is meant.

@@ -12,7 +12,6 @@ for Claude Code) each become one chat-completions request upstream, recorded the
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import hmac
 import json
@@ -23,14 +22,12 @@ import time
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import urlsplit
 
 import anyio
-from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
-from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from cab_check.asgi_server import AbortConnection
@@ -55,7 +52,6 @@ MESSAGES_PATHS = ("/v1/messages", "/messages")
 COUNT_TOKENS_PATHS = ("/v1/messages/count_tokens", "/messages/count_tokens")
 MAX_ERROR_CHARS = 300
 CLIENT_CLOSED = 499  # as nginx logs a request whose client went away before the answer was complete
-T = TypeVar("T")
 # An SSE line longer than this is not one we could parse anyway; dropping it bounds memory.
 MAX_SSE_LINE_BYTES = 16 * 1024 * 1024
 
@@ -280,30 +276,33 @@ def _rate_limit_headers(upstream: UpstreamResponse) -> dict[str, str]:
     return {k: v for k, v in upstream.headers.items() if k.lower().startswith(_RATE_LIMIT_HEADERS)}
 
 
-class _Abandoned(Exception):
-    """The client went away while the proxy waited on the upstream."""
+class _ClientWatch:
+    """While the proxy waits on the upstream, the client's disconnect cancels that wait: the abandoned call is
+    recorded as such and its upstream request dropped. One task per call; the request body has been read, so the
+    next ASGI message can only be the disconnect."""
 
+    def __init__(self, request: Request) -> None:
+        self.gone = False
+        self._handler = asyncio.current_task()
+        self._task = asyncio.ensure_future(self._watch(request))
 
-async def _unless_abandoned(request: Request, work: Awaitable[T]) -> T:
-    """`work`'s result, or _Abandoned (with `work` cancelled) as soon as the client disconnects.
-
-    The request body has been read, so the next ASGI message can only be the client's disconnect."""
-
-    async def disconnected() -> None:
+    async def _watch(self, request: Request) -> None:
         while (await request.receive())["type"] != "http.disconnect":
             pass
+        self.gone = True
+        if self._handler is not None:
+            self._handler.cancel()
 
-    task, watch = asyncio.ensure_future(work), asyncio.ensure_future(disconnected())
-    try:
-        await asyncio.wait({task, watch}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        watch.cancel()
-    if task.done():
-        return task.result()
-    task.cancel()
-    with contextlib.suppress(BaseException):
-        await task
-    raise _Abandoned()
+    def abandoned(self) -> bool:
+        """Whether a CancelledError being handled was this watch's doing (then the handler is no longer cancelled)."""
+        if not self.gone:
+            return False
+        if self._handler is not None:
+            self._handler.uncancel()
+        return True
+
+    def stop(self) -> None:
+        self._task.cancel()
 
 
 def _inject_include_usage(payload: dict[str, Any]) -> bytes:
@@ -406,9 +405,7 @@ class RecordingProxy:
         if parts.port:
             self.upstream_host += f":{parts.port}"
         self._routes = self._make_routes()
-        self.app = Starlette(
-            routes=[Route("/{path:path}", self._dispatch, methods=["GET", "POST", "PUT", "PATCH", "DELETE"])]
-        )
+        self.app = self._asgi  # a plain ASGI app: _dispatch routes, so a framework's router would only cost time
 
     # --- public helpers ---
 
@@ -439,6 +436,12 @@ class RecordingProxy:
             self._client = None
 
     # --- routing ---
+
+    async def _asgi(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        response = await self._dispatch(Request(scope, receive))
+        await response(scope, receive, send)
 
     async def _dispatch(self, request: Request) -> Response:
         path = request.url.path
@@ -573,11 +576,15 @@ class RecordingProxy:
             forward = _inject_include_usage(chat) if call.stream else json.dumps(chat, ensure_ascii=False).encode()
             url, headers = self.upstream_base_url + "/chat/completions", self._translated_headers(call.stream)
 
+        watch = _ClientWatch(request)
         try:
-            upstream = await _unless_abandoned(request, self._open("POST", url, forward, headers))
+            upstream = await self._open("POST", url, forward, headers)
         except UpstreamError as exc:
+            watch.stop()
             return self._failed(call, dialect, 502, self._unreachable(exc), "upstream_error", "upstream_unreachable")
-        except _Abandoned:
+        except asyncio.CancelledError:
+            if not watch.abandoned():
+                raise
             return self._abandoned(call, "before the upstream answered")
 
         call.status = upstream.status_code
@@ -586,17 +593,21 @@ class RecordingProxy:
             # A client that did not ask for the usage chunk must not get one: it was asked for our count only.
             strip_usage = not _asked_for_usage(payload)
             translator = dialect.stream(payload) if dialect is not None and payload is not None else None
+            watch.stop()  # the stream watches for its client itself
             return self._relay_stream(call, upstream, translator, strip_usage, limits)
 
         # A whole body: a non-streaming answer, or an error the upstream sent instead of a stream.
         try:
-            content = await _unless_abandoned(request, upstream.aread())
+            content = await upstream.aread()
         except UpstreamError as exc:
             message = self.redact(f"upstream broke off its answer: {exc}")
             return self._failed(call, dialect, 502, message, "upstream_error", "upstream_broken")
-        except _Abandoned:
+        except asyncio.CancelledError:
+            if not watch.abandoned():
+                raise
             return self._abandoned(call, "while the upstream answered")
         finally:
+            watch.stop()
             await upstream.aclose()
 
         if not upstream.is_success:
