@@ -23,6 +23,10 @@ SPOOL_IN_MEMORY = 8 * 1024 * 1024  # a tar bigger than this spills from memory t
 BLOCK = 1024 * 1024
 MAX_TEXT_BYTES = 1024 * 1024  # a changed file larger than this is listed, not shown in the diff
 MAX_KEPT_TEXT_BYTES = 32 * 1024 * 1024  # all kept texts together
+# A file larger than this (a 5 GB sparse file, a dumped model) is recorded by size, read past without hashing, and
+# left out of the grader's copy: no task's grader needs one, and copying it would cost this host its size in disk.
+MAX_FILE_BYTES = 64 * 1024 * 1024
+CHECK_EVERY_BYTES = 64 * 1024 * 1024  # how often a long read looks for a cancel
 HARNESS_GIT = ".git"  # the baseline repo cab-check made: not the agent's change, so never in a snapshot
 
 Kind = Literal["file", "symlink", "fifo", "chardev", "blockdev"]
@@ -49,7 +53,7 @@ class Tree:
     """Every path below a root (the harness's .git excepted), by workdir-relative posix path."""
 
     entries: dict[str, Entry] = field(default_factory=dict)
-    omitted: list[str] = field(default_factory=list)  # special files kept out of the copy a grader gets
+    omitted: dict[str, str] = field(default_factory=dict)  # kept out of the grader's copy: path → why
 
 
 # --- building archives for a container ------------------------------------------------------------------------
@@ -138,21 +142,28 @@ def _relative(name: str, root: str) -> str | None:
 
 
 class _Tee(io.RawIOBase):
-    """Reads a member's bytes, hashing them and keeping them while they are few enough to be a shown text."""
+    """Reads a member's bytes, hashing them (unless too large to be worth it) and keeping them while they are few
+    enough to be a shown text; looks for a cancel every CHECK_EVERY_BYTES."""
 
-    def __init__(self, source: IO[bytes], keep: bool) -> None:
-        self.source, self.keep = source, keep
+    def __init__(self, source: IO[bytes], keep: bool, hashed: bool, checkpoint: Callable[[], None]) -> None:
+        self.source, self.keep, self.hashed, self.checkpoint = source, keep, hashed, checkpoint
         self.digest = hashlib.sha256()
         self.kept = bytearray()
+        self._since_check = 0
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, buffer) -> int:  # type: ignore[no-untyped-def]
         data = self.source.read(len(buffer))
-        self.digest.update(data)
+        if self.hashed:
+            self.digest.update(data)
         if self.keep:
             self.kept += data
+        self._since_check += len(data)
+        if self._since_check >= CHECK_EVERY_BYTES:
+            self._since_check = 0
+            self.checkpoint()
         buffer[: len(data)] = data
         return len(data)
 
@@ -178,12 +189,16 @@ def read_tree(chunks: Iterable[bytes], *, root: str = "work", baseline: Tree | N
             key = display_path(relative) if relative else None
             recorded = key is not None and key.split("/", 1)[0] != HARNESS_GIT
             if member.isreg():
-                keep = recorded and member.size <= MAX_TEXT_BYTES and kept_bytes + member.size <= MAX_KEPT_TEXT_BYTES
-                tee = _Tee(tar.extractfile(member), keep)  # type: ignore[arg-type]
-                if copy is not None:
+                large = member.size > MAX_FILE_BYTES
+                keep = (recorded and not large and member.size <= MAX_TEXT_BYTES
+                        and kept_bytes + member.size <= MAX_KEPT_TEXT_BYTES)
+                tee = _Tee(tar.extractfile(member), keep, not large, checkpoint)  # type: ignore[arg-type]
+                if copy is not None and not large:
                     copy.addfile(_owned(member), io.BufferedReader(tee, BLOCK))
+                elif large and key is not None:
+                    tree.omitted[key] = f"larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB"
                 tee.drain()
-                entry = Entry("file", tee.digest.hexdigest(), member.size)
+                entry = Entry("file", f"size:{member.size}" if large else tee.digest.hexdigest(), member.size)
                 before = baseline.entries.get(key or "") if baseline is not None else None
                 if keep and (before is None or (before.kind, before.digest) != ("file", entry.digest)):
                     entry = Entry("file", entry.digest, entry.size, _decode(bytes(tee.kept)))
@@ -207,7 +222,7 @@ def read_tree(chunks: Iterable[bytes], *, root: str = "work", baseline: Tree | N
                     continue  # a tar extension header tarfile did not fold in: nothing on disk
                 entry = Entry(kind, f"{member.devmajor},{member.devminor}" if member.isdev() else "")
                 if key is not None:
-                    tree.omitted.append(key)
+                    tree.omitted[key] = entry.describe()
             if recorded and key is not None:
                 tree.entries[key] = entry
     if copy is not None:

@@ -363,11 +363,14 @@ def _history(args: argparse.Namespace) -> int:
 
 
 def _cleanup(args: argparse.Namespace) -> int:
+    from cab_check import store, workspace
     from cab_check.sandbox import connect
 
     sandbox = connect(args.engine)
     removed = sandbox.remove_all()
-    print(f"Removed {removed} container(s) left by cab-check on {sandbox.engine.url}.")
+    folders = workspace.sweep_temp_roots() + store.sweep_unfinished()
+    print(f"Removed {removed} container(s) left by cab-check on {sandbox.engine.url}, and {folders} temp or "
+          "half-saved folder(s) of runs whose process is gone.")
     return EXIT_PASSED
 
 

@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 
 from cab_check import archive, catalog, handshake, launch, store, tokens, workspace
 from cab_check.asgi_server import BackgroundServer
-from cab_check.errors import BadInput, Cancelled
+from cab_check.errors import BadInput, CabError, Cancelled
 from cab_check.models import (
     REFERENCE_MODEL_ID,
     REFERENCE_MODEL_LABEL,
@@ -36,7 +36,8 @@ from cab_check.proxy import RecordingProxy, new_run_token
 from cab_check.recording import write_asciicast
 from cab_check.reference_model import ReferenceModel
 from cab_check.sandbox import ContainerSpec, Sandbox, connect
-from cab_check.sandbox.base import WORKDIR
+from cab_check.sandbox.base import MEMORY_LIMIT, WORKDIR
+from cab_check.sandbox.output import RECORDED_CHARS
 from cab_check.scoring import CellFacts, corrected_score, l15, score_cell, scorer_notes
 from cab_check.secrets import Redactor
 from cab_check.settings import find_ca_bundle
@@ -113,10 +114,11 @@ def run_cell(
         if cancel.is_set():
             raise Cancelled()
 
+    store.check_writable()  # now, not after minutes of work
     with ExitStack() as cleanup:
         sandbox = sandbox or connect(request.engine)
-        sandbox.sweep_orphans()
-        cleanup.callback(sandbox.remove_run, run_id)
+        sweep(sandbox)
+        cleanup.callback(_quietly, sandbox.remove_run, run_id)
 
         emit(PhaseStarted(phase="images", detail=f"{tui.name} and {task.toolchain} toolchain"))
         ca_bundle = request.ca_bundle or find_ca_bundle()
@@ -225,9 +227,22 @@ def run_cell(
     return result
 
 
+def sweep(sandbox: Sandbox) -> int:
+    """Removes what killed cab-check processes left: their containers, temp folders and half-saved runs."""
+    return sandbox.sweep_orphans() + workspace.sweep_temp_roots() + store.sweep_unfinished()
+
+
+def _quietly(remove: Callable[[str], int], run_id: str) -> None:
+    """Cleanup that must not hide why a run ended: when the engine itself is gone, the next sweep removes the rest."""
+    try:
+        remove(run_id)
+    except CabError:
+        pass
+
+
 def _record(*, run_id, request, task: TaskSpec, tui: TuiSpec, model, endpoint, image, image_id, agent, graded,
             changes, started_at, ended_at, tracer, proxy, own_report: TokenReport | None, interfaces: list[str],
-            omitted: list[str], engine: str, redactor: Redactor) -> CellResult:
+            omitted: dict[str, str], engine: str, redactor: Redactor) -> CellResult:
     """Scores the recorded facts and writes the result and the recording to the history store."""
     calls = list(proxy.calls)
     launch = next(s for s in tracer.spans if s.kind == "container")
@@ -250,8 +265,16 @@ def _record(*, run_id, request, task: TaskSpec, tui: TuiSpec, model, endpoint, i
     if agent.timed_out:
         notes.insert(0, "This run timed out — the agent ran but never finished within the harness limit.")
     if omitted:
-        notes.insert(0, f"The agent left {len(omitted)} special file(s) (FIFOs or devices) in the workdir, recorded "
-                        f"as changes but not given to the grader: {', '.join(omitted[:5])}.")
+        listed = ", ".join(f"{path} ({why})" for path, why in list(omitted.items())[:5])
+        notes.insert(0, f"The agent left {len(omitted)} file(s) the grader was not given, recorded as changes: "
+                        f"{listed}{', …' if len(omitted) > 5 else ''}.")
+    if agent.output_cut:
+        notes.insert(0, f"The agent printed {agent.output_cut:,} characters more than the "
+                        f"{RECORDED_CHARS // (1024 * 1024)} MiB that are shown and recorded.")
+    if agent.oom_killed or graded.oom_killed:
+        who = "agent" if agent.oom_killed else "grader"
+        notes.insert(0, f"The {who} was killed for passing its container's memory limit ({MEMORY_LIMIT}); that "
+                        "is the run's outcome, not a harness error.")
     if interfaces != ["lo"]:
         notes.insert(0, f"The agent's network namespace had interfaces besides loopback ({', '.join(interfaces)}): "
                         "it may have reached more than the model.")
@@ -272,7 +295,8 @@ def _record(*, run_id, request, task: TaskSpec, tui: TuiSpec, model, endpoint, i
         token_reports=reports, l15=l15(task.constraints, facts), recording=str(recording), diff=changes.diff, notes=notes,
     )
     result = CellResult.model_validate(redactor.data(result.model_dump(mode="json")))
-    with store.saving(run_id):
-        write_asciicast(recording, agent.output_events, started_at, f"{tui.name} × {task.slug}", redactor)
-        store.save_result(result)
+    with store.saving(run_id) as folder:
+        write_asciicast(folder / store.RECORDING_FILE, agent.output_events, started_at, f"{tui.name} × {task.slug}",
+                        redactor)
+        store.save_result(result, folder)
     return result

@@ -16,6 +16,7 @@ from cab_check.models import CellResult
 
 RESULT_FILE = "result.json"
 RECORDING_FILE = "recording.cast"
+STAGING_PREFIX = ".saving-"  # never listed: a run's folder appears whole, under its own name, or not at all
 
 
 def data_dir() -> Path:
@@ -45,20 +46,62 @@ def write_atomic(path: Path, text: str) -> None:
 
 @contextmanager
 def saving(run_id: str) -> Iterator[Path]:
-    """Writes a run's files all or none: on a full disk (or any write error) the run's folder goes away whole."""
-    folder = run_dir(run_id)
+    """Writes a run's files all or none: they go into a staging folder that becomes the run's folder only once
+    everything is written, so a full disk, a write error or a killed process never leaves half a run."""
+    final = run_dir(run_id)
+    staging = final.with_name(f"{STAGING_PREFIX}{os.getpid()}-{run_id}")
     try:
-        yield folder
+        staging.mkdir(parents=True, exist_ok=True)
+        yield staging
+        os.replace(staging, final)
     except OSError as exc:
-        shutil.rmtree(folder, ignore_errors=True)
+        shutil.rmtree(staging, ignore_errors=True)
         raise ResultNotSaved(
-            f"Could not save the run to {folder} ({exc.strerror or exc}): free some space, or point CAB_CHECK_HOME "
+            f"Could not save the run to {final} ({exc.strerror or exc}): free some space, or point CAB_CHECK_HOME "
             "at another disk, and run it again."
         ) from None
 
 
-def save_result(result: CellResult) -> Path:
-    path = run_dir(result.run_id) / RESULT_FILE
+def check_writable() -> None:
+    """ResultNotSaved now, before a run spends minutes, when the history folder cannot take its result."""
+    runs = data_dir() / "runs"
+    existing = next(folder for folder in (runs, *runs.parents) if folder.exists())  # creates nothing
+    try:
+        with tempfile.NamedTemporaryFile(dir=existing, prefix=".write-check-"):
+            pass
+    except OSError as exc:
+        raise ResultNotSaved(
+            f"The history folder {runs} cannot be written ({exc.strerror or exc}): make it writable, or point "
+            "CAB_CHECK_HOME at a folder you may write, and run it again."
+        ) from None
+
+
+def sweep_unfinished() -> int:
+    """Removes staging folders of saves that a killed process never finished (another live process's are left
+    alone: it may be saving right now); returns how many."""
+    removed = 0
+    for staging in (data_dir() / "runs").glob(f"{STAGING_PREFIX}*"):
+        pid = staging.name.removeprefix(STAGING_PREFIX).split("-", 1)[0]
+        if not pid_alive(pid):
+            shutil.rmtree(staging, ignore_errors=True)
+            removed += 1
+    return removed
+
+
+def pid_alive(pid: str | int | None) -> bool:
+    """Whether a process of this machine with that pid exists (a malformed pid counts as alive: not ours to judge)."""
+    try:
+        os.kill(int(pid or ""), 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, ValueError):
+        return True
+    return True
+
+
+def save_result(result: CellResult, folder: Path | None = None) -> Path:
+    """Writes result.json into `folder` (a `saving()` folder), else straight into the run's folder."""
+    path = (folder or run_dir(result.run_id)) / RESULT_FILE
     write_atomic(path, result.model_dump_json(indent=2) + "\n")
     return path
 

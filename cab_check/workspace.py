@@ -10,10 +10,12 @@ import os
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from cab_check.archive import Entry, Tree
+from cab_check.store import pid_alive
 
 GIT_ENV = {
     "GIT_AUTHOR_NAME": "cab-check",
@@ -22,6 +24,8 @@ GIT_ENV = {
     "GIT_COMMITTER_EMAIL": "baseline@cab-check.local",
 }
 TEMP_PREFIX = "cab-check-"
+OWNER_FILE = ".cab-check-pid"
+MAX_DIFF_CHARS = 1024 * 1024  # what a person could read; every change is still listed in blast_radius
 
 
 @dataclass(frozen=True)
@@ -38,7 +42,24 @@ class Changes:
 
 
 def make_temp_root(run_id: str) -> Path:
-    return Path(tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{run_id}-"))
+    """A private temp folder for the run, marked with this process's pid so a later sweep knows whose it is."""
+    root = Path(tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{run_id}-"))
+    (root / OWNER_FILE).write_text(str(os.getpid()), encoding="utf-8")
+    return root
+
+
+def sweep_temp_roots() -> int:
+    """Removes the temp folders of runs whose process is gone (killed before its cleanup); returns how many."""
+    removed = 0
+    for root in Path(tempfile.gettempdir()).glob(f"{TEMP_PREFIX}*"):
+        try:
+            owner = (root / OWNER_FILE).read_text(encoding="utf-8").strip()
+        except OSError:
+            continue  # not one of ours, or not yet marked
+        if not pid_alive(owner):
+            shutil.rmtree(root, ignore_errors=True)
+            removed += 1
+    return removed
 
 
 def prepare_workdir(source: Path, dest: Path) -> None:
@@ -63,9 +84,25 @@ def compare(before: Tree, after: Tree) -> Changes:
     added = sorted(set(new) - set(old))
     removed = sorted(set(old) - set(new))
     modified = sorted(p for p in set(old) & set(new) if (old[p].kind, old[p].digest) != (new[p].kind, new[p].digest))
-    diff = "".join(_file_diff(p, old.get(p), new.get(p)) for p in sorted(added + removed + modified))
+    diff = _bounded_diff(_file_diff(p, old.get(p), new.get(p)) for p in sorted(added + removed + modified))
     texts = {p: text for p in added if (text := new[p].text) is not None}
     return Changes(added, removed, modified, texts, diff)
+
+
+def _bounded_diff(parts: Iterable[str]) -> str:
+    """The diffs of every changed file, up to MAX_DIFF_CHARS; then one line saying how many more files changed."""
+    kept: list[str] = []
+    size = 0
+    rest = 0
+    for part in parts:
+        if size + len(part) > MAX_DIFF_CHARS:
+            rest += 1
+            continue
+        kept.append(part)
+        size += len(part)
+    if rest:
+        kept.append(f"[cab-check: the diff is cut here; {rest} more changed file(s) are listed in blast_radius]\n")
+    return "".join(kept)
 
 
 def _file_diff(rel: str, old: Entry | None, new: Entry | None) -> str:

@@ -18,6 +18,7 @@ from typing import IO, Literal, Protocol
 # Every container runs as this uid:gid, whoever runs cab-check: no folder of this host is shared with it.
 CONTAINER_USER = "1000:1000"
 CONTAINER_HOME = "/home/cab"
+MEMORY_LIMIT = "4g"  # an agent's or grader's memory, swap included
 WORKDIR = "/work"
 
 Role = Literal["agent", "grader", "relay", "probe"]
@@ -37,9 +38,11 @@ class ContainerRun:
     exit_code: int | None
     timed_out: bool
     duration_s: float
-    stdout: str = ""
+    stdout: str = ""  # bounded: the start and the end when it printed more (cab_check.sandbox.output)
     stderr: str = ""
     output_events: list[tuple[float, str]] = field(default_factory=list)  # (seconds since start, text)
+    oom_killed: bool = False  # the kernel killed it for passing its memory limit
+    output_cut: int = 0  # characters printed past what is recorded
 
 
 @dataclass(frozen=True)

@@ -113,3 +113,22 @@ def test_extract_never_writes_through_a_link_it_did_not_make(tmp_path):
         archive.extract_files(tar_stream(member("out/a", data=b"overwrite")), "out", dest,
                               max_file_bytes=100, max_total_bytes=100)
     assert not (tmp_path / "victim").exists()
+
+
+def test_a_file_too_large_to_matter_is_recorded_by_size_read_past_and_kept_from_the_grader(monkeypatch):
+    monkeypatch.setattr(archive, "MAX_FILE_BYTES", 1000)
+    copy = archive.spool()
+    tree = archive.read_tree(tar_stream(member("work/big.bin", data=b"\0" * 5000), member("work/ok.txt", data=b"ok"),
+                                        chunk=512), copy_to=copy)
+    assert tree.entries["big.bin"] == archive.Entry("file", "size:5000", 5000)
+    assert tree.omitted == {"big.bin": "larger than 0 MiB"}
+    with tarfile.open(fileobj=copy) as tar:
+        assert tar.getnames() == ["work/ok.txt"]
+
+
+def test_a_long_read_still_answers_a_cancel(monkeypatch):
+    monkeypatch.setattr(archive, "CHECK_EVERY_BYTES", archive.BLOCK)
+    checks = []
+    archive.read_tree(tar_stream(member("work/a", data=b"x" * (6 * archive.BLOCK)), chunk=65536),
+                      checkpoint=lambda: checks.append(1))
+    assert len(checks) >= 6  # once for the member, and once per block read inside it

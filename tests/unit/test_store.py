@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import os
 
 import pytest
 
@@ -21,11 +22,53 @@ def test_a_full_disk_leaves_no_half_written_run(isolated_history, monkeypatch):
             store.write_atomic(folder / store.RESULT_FILE, "{}\n")  # this one cannot
     assert info.value.exit_code == EXIT_ENVIRONMENT
     assert "No space left on device" in str(info.value) and "CAB_CHECK_HOME" in str(info.value)
-    assert not folder.exists()  # neither file, nor a temp file, is left behind
+    assert not folder.exists() and not store.run_dir("20261122-000000-abcdef").exists()  # nothing half-written
     assert store.list_runs() == []
 
 
 def test_a_run_saved_whole_is_listed(isolated_history):
     with store.saving("r1") as folder:
         store.write_atomic(folder / "recording.cast", "{}\n")
-    assert (folder / "recording.cast").read_text() == "{}\n"
+        assert not store.run_dir("r1").exists()  # the run appears only once it is whole
+    assert (store.run_dir("r1") / "recording.cast").read_text() == "{}\n"
+
+
+@pytest.fixture
+def read_only_history(isolated_history):
+    """The history folder on storage the user cannot write: a read-only mount as root (who ignores file modes),
+    else a folder without write permission. An earlier run is in it."""
+    import subprocess
+
+    runs = isolated_history / "runs"
+    (runs / "earlier").mkdir(parents=True)
+    (runs / "earlier" / "result.json").write_text("{}")
+    if os.geteuid() == 0:
+        subprocess.run(["mount", "--bind", "-o", "ro", str(runs), str(runs)], check=True)
+        subprocess.run(["mount", "-o", "remount,bind,ro", str(runs)], check=True)
+        yield runs
+        subprocess.run(["umount", str(runs)], check=True)
+    else:
+        runs.chmod(0o555)
+        yield runs
+        runs.chmod(0o755)
+
+
+def test_an_unwritable_history_is_one_sentence_before_any_work(read_only_history):
+    with pytest.raises(ResultNotSaved, match="cannot be written") as info:
+        store.check_writable()
+    assert info.value.exit_code == EXIT_ENVIRONMENT and "CAB_CHECK_HOME" in str(info.value)
+    assert (read_only_history / "earlier" / "result.json").read_text() == "{}"
+
+
+def test_a_save_a_killed_process_left_is_swept_and_a_live_ones_is_not(isolated_history):
+    import subprocess
+    import sys
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True).stdout.strip()
+    runs = isolated_history / "runs"
+    (runs / f"{store.STAGING_PREFIX}{dead}-r-dead").mkdir(parents=True)
+    (runs / f"{store.STAGING_PREFIX}{os.getpid()}-r-live").mkdir()
+    assert store.sweep_unfinished() == 1
+    assert [p.name for p in runs.iterdir()] == [f"{store.STAGING_PREFIX}{os.getpid()}-r-live"]
+    assert store.list_runs() == []

@@ -65,3 +65,16 @@ def test_an_unchanged_tree_has_no_changes(tmp_path):
     before = tree_of(workdir)
     changes = workspace.compare(before, tree_of(workdir, before))
     assert changes.total == 0 and changes.diff == ""
+
+
+def test_a_huge_diff_is_cut_and_says_how_many_files_it_leaves_out(tmp_path, monkeypatch):
+    monkeypatch.setattr(workspace, "MAX_DIFF_CHARS", 2000)
+    workdir = make_task_dir(tmp_path)
+    before = tree_of(workdir)
+    for i in range(100):
+        (workdir / f"f{i:03d}.txt").write_text(f"line {i}\n" * 5)
+    changes = workspace.compare(before, tree_of(workdir, before))
+    assert len(changes.added) == 100
+    assert len(changes.diff) < 2200
+    cut = changes.diff.splitlines()[-1]
+    assert cut.startswith("[cab-check: the diff is cut here;") and "listed in blast_radius" in cut
