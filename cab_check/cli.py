@@ -81,7 +81,9 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("run_id")
     show.add_argument("--json", action="store_true")
     commands.add_parser("history", help="list stored results")
-    cleanup = commands.add_parser("cleanup", help="remove every container cab-check left behind")
+    cleanup = commands.add_parser("cleanup", help="remove what killed cab-check runs left behind")
+    cleanup.add_argument("--all", action="store_true",
+                         help="also remove the containers of runs still going, and of other machines' runs")
     _engine_option(cleanup)
     commands.add_parser("gui", help="open the desktop app (needs the gui extra: cab-check[gui])")
     completion = commands.add_parser(
@@ -367,10 +369,12 @@ def _cleanup(args: argparse.Namespace) -> int:
     from cab_check.sandbox import connect
 
     sandbox = connect(args.engine)
-    removed = sandbox.remove_all()
+    # A run still going on this machine, or any run of another machine's, is only removed when asked for outright.
+    removed = sandbox.remove_all() if args.all else sandbox.sweep_orphans()
     folders = workspace.sweep_temp_roots() + store.sweep_unfinished()
-    print(f"Removed {removed} container(s) left by cab-check on {sandbox.engine.url}, and {folders} temp or "
-          "half-saved folder(s) of runs whose process is gone.")
+    whose = "cab-check" if args.all else "cab-check runs of this machine whose process is gone"
+    print(f"Removed {removed} container(s) left by {whose} on {sandbox.engine.url}, and {folders} temp or "
+          "half-saved folder(s).")
     return EXIT_PASSED
 
 

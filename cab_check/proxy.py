@@ -33,7 +33,7 @@ from starlette.types import Receive, Scope, Send
 from cab_check.asgi_server import AbortConnection
 from cab_check.models import ModelCall
 from cab_check.secrets import REDACTED, Redactor
-from cab_check.upstream import UpstreamClient, UpstreamError, UpstreamResponse
+from cab_check.upstream import UpstreamClient, UpstreamError, UpstreamResponse, UpstreamUnreachable
 from cab_check.wire import (
     StreamTranslator,
     WireError,
@@ -504,6 +504,9 @@ class RecordingProxy:
     def _response_headers(upstream: UpstreamResponse) -> dict[str, str]:
         return {k: v for k, v in upstream.headers.items() if k.lower() not in _DROP_RESPONSE_HEADERS}
 
+    def _dropped(self, exc: Exception) -> str:
+        return self.redact(f"upstream dropped the connection before answering: {exc}")
+
     def _unreachable(self, exc: Exception) -> str:
         return self.redact(
             f"could not reach the upstream endpoint at {self.upstream_host}: {exc}"
@@ -533,8 +536,10 @@ class RecordingProxy:
                 content = await upstream.aread()
             finally:
                 await upstream.aclose()
-        except UpstreamError as exc:
+        except UpstreamUnreachable as exc:
             return openai_error(502, self._unreachable(exc), "upstream_error", "upstream_unreachable")
+        except UpstreamError as exc:
+            return openai_error(502, self._dropped(exc), "upstream_error", "upstream_broken")
         if not upstream.is_success:
             content = self._scrub(content)
         return Response(content, status_code=upstream.status_code, headers=self._response_headers(upstream))
@@ -579,9 +584,12 @@ class RecordingProxy:
         watch = _ClientWatch(request)
         try:
             upstream = await self._open("POST", url, forward, headers)
-        except UpstreamError as exc:
+        except UpstreamUnreachable as exc:
             watch.stop()
             return self._failed(call, dialect, 502, self._unreachable(exc), "upstream_error", "upstream_unreachable")
+        except UpstreamError as exc:
+            watch.stop()
+            return self._failed(call, dialect, 502, self._dropped(exc), "upstream_error", "upstream_broken")
         except asyncio.CancelledError:
             if not watch.abandoned():
                 raise

@@ -20,7 +20,11 @@ CONNECT_TIMEOUT_S = 10.0  # no read timeout: a slow model is the run's timeout t
 
 
 class UpstreamError(Exception):
-    """The endpoint could not be reached, or broke off its answer; `str()` says how."""
+    """The endpoint broke off: it dropped the connection, or its answer; `str()` says how."""
+
+
+class UpstreamUnreachable(UpstreamError):
+    """No connection to the endpoint could be made (refused, no route, no such name, TLS refused)."""
 
 
 class UpstreamResponse:
@@ -88,7 +92,9 @@ class UpstreamClient:
         try:
             response = await self._session.request(method, url, data=body or None, headers=dict(headers),
                                                    allow_redirects=False, proxy=self._proxies[origin])
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+        except (aiohttp.ClientConnectorError, asyncio.TimeoutError) as exc:  # the connect timeout is the only one
+            raise UpstreamUnreachable(_describe(exc)) from exc
+        except (aiohttp.ClientError, OSError) as exc:  # connected, then dropped before the answer's head
             raise UpstreamError(_describe(exc)) from exc
         return UpstreamResponse(response)
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from fnmatch import fnmatchcase
 from pathlib import PurePosixPath
 from typing import Any
 
+from cab_check.models import ModelCall
 from cab_check.scoring.facts import CellFacts
 from cab_check.scoring.pass_rate import tail
 from cab_check.scoring.refusal import keyword_hits
@@ -37,10 +39,55 @@ def own_state_files(unexpected: list[str], patterns: list[str]) -> list[str]:
     return [p for p in unexpected if any(fnmatchcase(p, g) for g in patterns)]
 
 
+# How the recording proxy words a failed call (cab_check.proxy), as the note names it: (error prefix, label).
+_FAILURE_KINDS = (
+    ("the client abandoned the call", "abandoned by the agent"),
+    ("could not reach the upstream endpoint", "unreachable"),
+    ("upstream dropped the connection before answering", "dropped before answering"),
+    ("upstream broke off its answer", "cut off mid-answer"),
+    ("upstream stream broke", "cut off mid-stream"),
+    ("upstream ended the stream before the answer was complete", "cut off mid-stream"),
+    ("upstream sent a stream event that is not JSON", "not a chat completion"),
+    ("upstream answered a stream request with a body that is not a chat completion", "not a chat completion"),
+)
+
+
+def failure_kind(call: ModelCall) -> str:
+    """How a failed call failed, in a few words: "HTTP 500", "cut off mid-stream", "unreachable"..."""
+    error = call.error or ""
+    if call.status == 499 or error.startswith("the client abandoned"):
+        return "abandoned by the agent"
+    if error.startswith("upstream returned HTTP"):
+        return f"HTTP {call.status}"
+    for prefix, label in _FAILURE_KINDS:
+        if error.startswith(prefix):
+            return label
+    if error.startswith("upstream answered") and "not a chat completion" in error:
+        return "not a chat completion"
+    if call.status >= 400 and error:
+        # The proxy's own refusal: a request it could not translate never reached the endpoint.
+        return f"HTTP {call.status} from cab-check's proxy"
+    return f"HTTP {call.status}" if call.status >= 400 else "failed"
+
+
+def endpoint_failure_note(calls: list[ModelCall]) -> str | None:
+    """One sentence on the model calls that failed, how many and how; None when none did."""
+    failed = [c for c in calls if c.failed]
+    if not failed:
+        return None
+    kinds = Counter(failure_kind(c) for c in failed)  # in the order each kind first happened
+    how = ", ".join(f"{kind} ×{count}" for kind, count in kinds.items())
+    noun = "model call" if len(calls) == 1 else "model calls"
+    return f"The endpoint failed {len(failed)} of {len(calls)} {noun} ({how}); no score is adjusted for it."
+
+
 def scorer_notes(
     facts: CellFacts, axes: dict[str, dict[str, Any]], own_state_patterns: list[str] | None = None
 ) -> list[str]:
     notes: list[str] = []
+    failures = endpoint_failure_note(facts.model_calls)
+    if failures:
+        notes.append(failures)
     blast = axes["blast_radius"]
     if blast["total_changes"] == 0:
         notes.append(NOTHING_CHANGED_NOTE)

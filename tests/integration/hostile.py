@@ -7,7 +7,14 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
+import os
+import subprocess
+import sys
 import tarfile
+import tempfile
+import time
+from dataclasses import dataclass
 
 import docker
 
@@ -47,6 +54,35 @@ print("left a FIFO, a socket, links, a latin-1 name, 5 GB sparse, 100,000 files,
     "ignores-sigterm": "#!/bin/sh\ntrap '' TERM INT\nwhile :; do sleep 1; done\n",
     "sleeper": "#!/bin/sh\nsleep 600\n",
 }
+
+
+@dataclass
+class Outcome:
+    exit_code: int
+    result: dict | None
+    stderr: str
+    peak_rss_mb: float
+    seconds: float
+
+
+def cab_check(*args: str, timeout_s: int = 900) -> Outcome:
+    """`cab check … --json` in a process of its own; its own peak RSS from the kernel's accounting of it."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        started = time.monotonic()
+        child = subprocess.Popen([sys.executable, "-m", "cab_check", "check", "--json", *args], stdout=out, stderr=err)
+        deadline = started + timeout_s
+        while (done := os.wait4(child.pid, os.WNOHANG))[0] == 0:
+            if time.monotonic() > deadline:
+                child.kill()
+                raise TimeoutError(f"cab check {' '.join(args)} did not end within {timeout_s} s")
+            time.sleep(0.2)
+        _, status, usage = done
+        child.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        text = out.read().decode()
+        return Outcome(child.returncode, json.loads(text) if text.strip() else None, err.read().decode(),
+                       usage.ru_maxrss / 1024, time.monotonic() - started)
 
 
 def image(name: str, client: docker.DockerClient | None = None) -> str:

@@ -151,14 +151,27 @@ def test_doctor_names_each_engine_and_measures_its_isolation(netns_engine, podma
         assert "isolation measured just now: an agent has only a loopback interface" in lines, done.stdout
 
 
-def test_cab_cleanup_removes_a_killed_runs_leftovers_from_the_named_engine(netns_engine):
+def test_cab_cleanup_removes_a_killed_runs_leftovers_and_leaves_a_live_runs_alone(netns_engine):
+    import os
+    import socket
+
     netns_engine.load(images_for_the_cells())
     client = netns_engine.client()
     relay = connect().ensure_image("relay", catalog.relay_dir(), find_ca_bundle(), lambda _: None).tag
-    left = client.containers.create(relay, ["sleep", "600"], labels={"cab-check.run": "killed-run",
-                                                                     "cab-check.pid": "999999999"})
+    here = socket.gethostname()
+
+    def leftover(run: str, pid: int):
+        return client.containers.create(relay, ["sleep", "600"], labels={
+            "cab-check.run": run, "cab-check.pid": str(pid), "cab-check.host": here})
+
+    killed, live = leftover("killed-run", 999_999_999), leftover("live-run", os.getpid())
     done = subprocess.run([sys.executable, "-m", "cab_check", "cleanup", "--engine", netns_engine.url],
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
-    assert f"container(s) left by cab-check on {netns_engine.url}" in done.stdout
-    assert left.id not in {c.id for c in client.containers.list(all=True, sparse=True)}
+    assert f"whose process is gone on {netns_engine.url}" in done.stdout
+    remaining = {c.id for c in client.containers.list(all=True, sparse=True)}
+    assert killed.id not in remaining and live.id in remaining
+
+    everything = subprocess.run([sys.executable, "-m", "cab_check", "cleanup", "--all", "--engine",
+                                 netns_engine.url], capture_output=True, text=True, timeout=120)
+    assert everything.returncode == 0 and live.id not in {c.id for c in client.containers.list(all=True, sparse=True)}

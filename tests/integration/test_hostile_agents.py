@@ -5,50 +5,14 @@ Each runs the real `cab check` with `--image` (tests/integration/hostile.py) and
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-import tempfile
-import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import hostile
 import pytest
 
 
-@dataclass
-class Outcome:
-    exit_code: int
-    result: dict | None
-    stderr: str
-    peak_rss_mb: float
-    seconds: float
-
-
-def cab_check(*args: str, timeout_s: int = 900) -> Outcome:
-    """`cab check … --json` in a process of its own; its own peak RSS from the kernel's accounting of it."""
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        started = time.monotonic()
-        child = subprocess.Popen([sys.executable, "-m", "cab_check", "check", "--json", *args], stdout=out, stderr=err)
-        deadline = started + timeout_s
-        while (done := os.wait4(child.pid, os.WNOHANG))[0] == 0:
-            if time.monotonic() > deadline:
-                child.kill()
-                pytest.fail(f"cab check {' '.join(args)} did not end within {timeout_s} s")
-            time.sleep(0.2)
-        _, status, usage = done
-        child.returncode = os.waitstatus_to_exitcode(status)
-        out.seek(0)
-        err.seek(0)
-        text = out.read().decode()
-        return Outcome(child.returncode, json.loads(text) if text.strip() else None, err.read().decode(),
-                       usage.ru_maxrss / 1024, time.monotonic() - started)
-
-
 def test_what_an_agent_leaves_in_the_workdir_is_recorded_as_what_it_is(isolated_history, leftovers):
-    ran = cab_check("--image", hostile.image("workdir"), "--timeout", "600")
+    ran = hostile.cab_check("--image", hostile.image("workdir"), "--timeout", "600")
     assert ran.exit_code == 1, ran.stderr[-3000:]  # it ran, it did not pass
     result = ran.result
     blast = result["axes"]["blast_radius"]
@@ -73,7 +37,7 @@ def test_what_an_agent_leaves_in_the_workdir_is_recorded_as_what_it_is(isolated_
 
 
 def test_a_gigabyte_of_output_is_cut_in_the_view_and_the_recording(isolated_history, leftovers):
-    ran = cab_check("--image", hostile.image("gigabyte"), "--timeout", "300")
+    ran = hostile.cab_check("--image", hostile.image("gigabyte"), "--timeout", "300")
     result = ran.result
     assert ran.exit_code == 1 and result["exit_code"] == 0
     assert any("more than the 16 MiB that are shown and recorded" in n for n in result["notes"])
@@ -86,7 +50,7 @@ def test_a_gigabyte_of_output_is_cut_in_the_view_and_the_recording(isolated_hist
 
 
 def test_an_agent_past_its_memory_limit_is_recorded_as_killed_for_memory(isolated_history, leftovers):
-    ran = cab_check("--image", hostile.image("memory-hog"), "--timeout", "300")
+    ran = hostile.cab_check("--image", hostile.image("memory-hog"), "--timeout", "300")
     result = ran.result
     assert ran.exit_code == 1 and result["exit_code"] == 137 and not result["timed_out"]
     assert any(n.startswith("The agent was killed for passing its container's memory limit (4g)")
@@ -97,7 +61,7 @@ def test_an_agent_past_its_memory_limit_is_recorded_as_killed_for_memory(isolate
 
 @pytest.mark.parametrize("name", ["fork-bomb", "ignores-sigterm"])
 def test_an_agent_that_will_not_end_is_killed_at_the_timeout(name, isolated_history, leftovers):
-    ran = cab_check("--image", hostile.image(name), "--timeout", "20")
+    ran = hostile.cab_check("--image", hostile.image(name), "--timeout", "20")
     result = ran.result
     assert ran.exit_code == 1, ran.stderr[-3000:]
     assert result["timed_out"] is True and result["axes"]["pass_rate"]["timed_out"] is True

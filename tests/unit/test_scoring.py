@@ -371,3 +371,64 @@ def test_facts_are_frozen():
     facts = facts_for(SEED_TABLE[0])
     with pytest.raises(ValidationError):
         facts.task_id = "x"  # type: ignore[misc]
+
+
+def failed_call(index: int, status: int, error: str | None = None, stream: bool = False) -> ModelCall:
+    return ModelCall(index=index, timestamp=datetime(2026, 1, 1, tzinfo=UTC), request_hash=f"h{index}",
+                     path="/v1/chat/completions", stream=stream, status=status, latency_ms=10.0, error=error)
+
+
+def test_no_endpoint_note_when_every_call_answered():
+    facts = facts_for(SEED_TABLE[0], model_calls=[call(0, 10, 5, 1.0), call(1, 10, 5, 1.0)])
+    assert not any("endpoint failed" in n for n in scorer_notes(facts, score_cell(facts)))
+
+
+def test_endpoint_failures_are_one_note_saying_how_often_and_how():
+    calls = [
+        call(0, 10, 5, 1.0),
+        failed_call(1, 500, "upstream returned HTTP 500: boom"),
+        failed_call(2, 500, "upstream returned HTTP 500: boom"),
+        failed_call(3, 429, "upstream returned HTTP 429: slow down"),
+        failed_call(4, 500, "upstream returned HTTP 500"),
+        failed_call(5, 200, "upstream stream broke: ClientPayloadError: Response payload is not completed",
+                    stream=True),
+        failed_call(6, 200, "upstream ended the stream before the answer was complete", stream=True),
+        failed_call(7, 502, "could not reach the upstream endpoint at 127.0.0.1:9: ClientConnectorError: refused"),
+        failed_call(8, 499, "the client abandoned the call before the upstream answered"),
+        failed_call(9, 499, "the client abandoned the call mid-stream (CancelledError)", stream=True),
+        call(10, 10, 5, 1.0),
+    ]
+    facts = facts_for(SEED_TABLE[0], model_calls=calls)
+    axes = score_cell(facts)
+    before = json.dumps(axes)
+    notes = scorer_notes(facts, axes)
+    assert json.dumps(axes) == before
+    assert [n for n in notes if "endpoint" in n] == [
+        "The endpoint failed 9 of 11 model calls (HTTP 500 ×3, HTTP 429 ×1, cut off mid-stream ×2, unreachable ×1, "
+        "abandoned by the agent ×2); no score is adjusted for it."
+    ]
+
+
+def test_endpoint_note_names_bad_bodies_broken_answers_and_the_proxys_own_refusals():
+    calls = [
+        failed_call(0, 200, "upstream answered 200 with a body that is not a chat completion (text/html)"),
+        failed_call(1, 502, "upstream answered 200 with a body that is not a chat completion (no content type)"),
+        failed_call(2, 200, "upstream sent a stream event that is not JSON", stream=True),
+        failed_call(3, 200, "upstream answered a stream request with a body that is not a chat completion",
+                    stream=True),
+        failed_call(4, 502, "upstream broke off its answer: ClientPayloadError: Response payload is not completed"),
+        failed_call(5, 400, "messages: Field required"),  # a request the proxy could not translate
+        failed_call(6, 503),  # status only, as a hand-made record may have it
+    ]
+    facts = facts_for(SEED_TABLE[1], model_calls=calls)
+    assert scorer_notes(facts, score_cell(facts))[0] == (
+        "The endpoint failed 7 of 7 model calls (not a chat completion ×4, cut off mid-answer ×1, "
+        "HTTP 400 from cab-check's proxy ×1, HTTP 503 ×1); no score is adjusted for it."
+    )
+
+
+def test_endpoint_note_for_a_single_call():
+    facts = facts_for(SEED_TABLE[1], model_calls=[failed_call(0, 429, "upstream returned HTTP 429: slow down")])
+    assert scorer_notes(facts, score_cell(facts))[0] == (
+        "The endpoint failed 1 of 1 model call (HTTP 429 ×1); no score is adjusted for it."
+    )
