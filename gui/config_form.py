@@ -111,6 +111,14 @@ def _saved_key(endpoint: str) -> str | None:
 # --- the form ----------------------------------------------------------------------------------------------------
 
 
+def _keyring_sentence(exc: KeyringUnavailable) -> str:
+    """What the form says when the keyring cannot be used: no keyring at all, or the engine's own sentence for one
+    that is locked or does not answer (which names the way out)."""
+    if isinstance(exc, secrets.KeyringAbsent):
+        return NO_KEYRING
+    return f"{exc} The key typed here is used for this run only."
+
+
 def _wrapping_label(text: str = "") -> QLabel:
     label = QLabel(text)
     label.setWordWrap(True)
@@ -376,8 +384,8 @@ class ConfigForm(QWidget):
             return None  # already there
         try:
             secrets.save_key(endpoint, key)
-        except KeyringUnavailable:
-            sentence = NO_KEYRING
+        except KeyringUnavailable as exc:
+            sentence = _keyring_sentence(exc)
         except Exception as exc:  # noqa: BLE001 - any backend failure; the key still works for this run
             sentence = (f"The key was not saved to the OS keyring ({type(exc).__name__}); it is used for this run "
                         "only.")
@@ -523,7 +531,7 @@ class ConfigForm(QWidget):
     def _key_unavailable(self, generation: int, exc: Exception) -> None:
         if generation != self._generation:
             return
-        self._key_note = NO_KEYRING if isinstance(exc, KeyringUnavailable) else (
+        self._key_note = _keyring_sentence(exc) if isinstance(exc, KeyringUnavailable) else (
             f"The OS keyring could not be read ({type(exc).__name__}): type the key.")
         self._list_models()
 
