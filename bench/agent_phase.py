@@ -40,10 +40,12 @@ from cab_check.settings import find_ca_bundle  # noqa: E402
 
 TASK = "polyglot/rust-error-handling"
 GOAL = 1.10
-SERVE = ("import sys, uvicorn; from cab_check.catalog import get_task; "
-         "from cab_check.reference_model import ReferenceModel; "
-         "uvicorn.run(ReferenceModel.from_task(get_task(sys.argv[1])).app, host=sys.argv[2], port=int(sys.argv[3]), "
-         "log_level='warning')")
+SERVE = (
+    "import sys, uvicorn; from cab_check.catalog import get_task; "
+    "from cab_check.reference_model import ReferenceModel; "
+    "uvicorn.run(ReferenceModel.from_task(get_task(sys.argv[1])).app, host=sys.argv[2], port=int(sys.argv[3]), "
+    "log_level='warning')"
+)
 
 
 def cab_agent_phase(tui: str, endpoint: str, engine: str | None) -> float:
@@ -54,8 +56,10 @@ def cab_agent_phase(tui: str, endpoint: str, engine: str | None) -> float:
         if isinstance(event, (PhaseStarted, PhaseFinished)) and event.phase == "agent":
             marks[type(event).__name__] = time.perf_counter()
 
-    result = run_cell(CellRequest(tui=tui, task=TASK, endpoint=endpoint, model="cab-reference", skip_handshake=True,
-                                  engine=engine), emit=emit)
+    result = run_cell(
+        CellRequest(tui=tui, task=TASK, endpoint=endpoint, model="cab-reference", skip_handshake=True, engine=engine),
+        emit=emit,
+    )
     if not result.passed:
         raise SystemExit(f"{tui}: the cab-check cell did not pass: {result.notes}")
     return marks["PhaseFinished"] - marks["PhaseStarted"]
@@ -64,8 +68,15 @@ def cab_agent_phase(tui: str, endpoint: str, engine: str | None) -> float:
 def bare_agent_phase(tui: str, image: str, endpoint: str, docker_host: str | None) -> float:
     """Seconds a plain `docker run --rm` of the image and argv takes against the reference endpoint."""
     spec = catalog.get_tui(tui)
-    started = launch.plan(spec, launch.placeholders(prompt=catalog.get_task(TASK).prompt, model="cab-reference",
-                                                    proxy_url=endpoint.removesuffix("/v1"), token="sk-bare"))
+    started = launch.plan(
+        spec,
+        launch.placeholders(
+            prompt=catalog.get_task(TASK).prompt,
+            model="cab-reference",
+            proxy_url=endpoint.removesuffix("/v1"),
+            token="sk-bare",
+        ),
+    )
     with tempfile.TemporaryDirectory(prefix="cab-bench-") as temp:
         workdir, seed, out = Path(temp, "work"), Path(temp, "seed"), Path(temp, "out")
         workspace.prepare_workdir(catalog.get_task(TASK).workdir, workdir)
@@ -78,18 +89,45 @@ def bare_agent_phase(tui: str, image: str, endpoint: str, docker_host: str | Non
         for folder in (workdir, seed, out):
             for path in [folder, *folder.rglob("*")]:
                 os.lchown(path, uid, gid)
-        argv = ["docker", *(["-H", docker_host] if docker_host else []), "run", "--rm", "--user", CONTAINER_USER,
-                "--cap-drop", "ALL", "--security-opt", "no-new-privileges", "-e", f"HOME={CONTAINER_HOME}",
-                "--tmpfs", f"{CONTAINER_HOME}:rw,exec,size=1g,mode=700,uid={uid},gid={gid}",
-                "--tmpfs", "/tmp:rw,exec,size=2g,mode=1777", "-w", "/work", "-v", f"{workdir}:/work",
-                "-v", f"{seed}:{launch.SEED_DIR}:ro", "-v", f"{out}:{launch.OUT_DIR}",
-                *(arg for key, value in started.env.items() for arg in ("-e", f"{key}={value}")),
-                "--entrypoint", launch.SEED_ENTRYPOINT[0], image, *launch.SEED_ENTRYPOINT[1:], *started.argv]
+        argv = [
+            "docker",
+            *(["-H", docker_host] if docker_host else []),
+            "run",
+            "--rm",
+            "--user",
+            CONTAINER_USER,
+            "--cap-drop",
+            "ALL",
+            "--security-opt",
+            "no-new-privileges",
+            "-e",
+            f"HOME={CONTAINER_HOME}",
+            "--tmpfs",
+            f"{CONTAINER_HOME}:rw,exec,size=1g,mode=700,uid={uid},gid={gid}",
+            "--tmpfs",
+            "/tmp:rw,exec,size=2g,mode=1777",
+            "-w",
+            "/work",
+            "-v",
+            f"{workdir}:/work",
+            "-v",
+            f"{seed}:{launch.SEED_DIR}:ro",
+            "-v",
+            f"{out}:{launch.OUT_DIR}",
+            *(arg for key, value in started.env.items() for arg in ("-e", f"{key}={value}")),
+            "--entrypoint",
+            launch.SEED_ENTRYPOINT[0],
+            image,
+            *launch.SEED_ENTRYPOINT[1:],
+            *started.argv,
+        ]
         t0 = time.perf_counter()
         done = subprocess.run(argv, capture_output=True, text=True, timeout=600)
         elapsed = time.perf_counter() - t0
         if done.returncode != 0:
-            raise SystemExit(f"{tui}: the bare run failed ({done.returncode}): {shlex.join(argv)}\n{done.stderr[-2000:]}")
+            raise SystemExit(
+                f"{tui}: the bare run failed ({done.returncode}): {shlex.join(argv)}\n{done.stderr[-2000:]}"
+            )
         return elapsed
 
 
@@ -108,9 +146,11 @@ def gateway(client: docker.DockerClient) -> str:
 
 def report(label: str, tui: str, cab: tuple[float, list[float]], bare: tuple[float, list[float]]) -> float:
     ratio = cab[0] / bare[0]
-    print(f"{label:8} {tui:6} cab-check {cab[0]:6.2f} s  bare docker run {bare[0]:6.2f} s  ratio {ratio:4.2f}"
-          f"  (cab {', '.join(f'{s:.2f}' for s in cab[1])}; bare {', '.join(f'{s:.2f}' for s in bare[1])})",
-          flush=True)
+    print(
+        f"{label:8} {tui:6} cab-check {cab[0]:6.2f} s  bare docker run {bare[0]:6.2f} s  ratio {ratio:4.2f}"
+        f"  (cab {', '.join(f'{s:.2f}' for s in cab[1])}; bare {', '.join(f'{s:.2f}' for s in bare[1])})",
+        flush=True,
+    )
     return ratio
 
 
@@ -133,27 +173,33 @@ def main() -> int:
     with BackgroundServer(reference, gateway(docker.from_env())) as server:
         endpoint = f"{server.url}/v1"
         for tui in tuis:
-            cab = median_of(args.runs, lambda: cab_agent_phase(tui, endpoint, None))
-            bare = median_of(args.runs, lambda: bare_agent_phase(tui, images[tui], endpoint, None))
+            cab = median_of(args.runs, lambda tui=tui: cab_agent_phase(tui, endpoint, None))
+            bare = median_of(args.runs, lambda tui=tui: bare_agent_phase(tui, images[tui], endpoint, None))
             ratios.append(report("local", tui, cab, bare))
 
     if not args.no_netns:
         from engines import NETNS, netns_dockerd
 
         with netns_dockerd() as engine, BackgroundServer(reference, "127.0.0.1") as server:
-            folders = {**{t: catalog.get_tui(t).root for t in tuis}, "rust": catalog.image_dir("rust"),
-                       "relay": catalog.relay_dir()}
+            folders = {
+                **{t: catalog.get_tui(t).root for t in tuis},
+                "rust": catalog.image_dir("rust"),
+                "relay": catalog.relay_dir(),
+            }
             engine.load(list(dict.fromkeys(tag for n, f in folders.items() for tag in image_chain(n, f))))
             inside = gateway(engine.client())
             port = 18000
-            serving = subprocess.Popen(["nsenter", f"--net=/run/netns/{NETNS}", sys.executable, "-c", SERVE, TASK,
-                                        inside, str(port)])
+            serving = subprocess.Popen(
+                ["nsenter", f"--net=/run/netns/{NETNS}", sys.executable, "-c", SERVE, TASK, inside, str(port)]
+            )
             try:
                 time.sleep(2)
                 for tui in tuis:
-                    cab = median_of(args.runs, lambda: cab_agent_phase(tui, f"{server.url}/v1", engine.url))
-                    bare = median_of(args.runs, lambda: bare_agent_phase(tui, images[tui], f"http://{inside}:{port}/v1",
-                                                                         engine.url))
+                    cab = median_of(args.runs, lambda tui=tui: cab_agent_phase(tui, f"{server.url}/v1", engine.url))
+                    bare = median_of(
+                        args.runs,
+                        lambda tui=tui: bare_agent_phase(tui, images[tui], f"http://{inside}:{port}/v1", engine.url),
+                    )
                     report("engine 2", tui, cab, bare)
             finally:
                 serving.kill()

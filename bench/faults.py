@@ -32,8 +32,9 @@ TIMEOUTS = {"workdir": 600, "gigabyte": 300, "memory-hog": 300, "fork-bomb": 20,
 def leftovers(client: docker.DockerClient) -> dict[str, int]:
     """Everything of cab-check's still on the engine or this disk that no live process owns."""
     containers = client.api.containers(all=True, filters={"label": "cab-check.run"})
-    temp = [r for r in Path(tempfile.gettempdir()).glob(f"{workspace.TEMP_PREFIX}*")
-            if (r / workspace.OWNER_FILE).is_file()]
+    temp = [
+        r for r in Path(tempfile.gettempdir()).glob(f"{workspace.TEMP_PREFIX}*") if (r / workspace.OWNER_FILE).is_file()
+    ]
     staging = list((store.data_dir() / "runs").glob(f"{store.STAGING_PREFIX}*"))
     return {"containers": len(containers), "temp folders": len(temp), "half-saved runs": len(staging)}
 
@@ -50,8 +51,11 @@ def main() -> int:
         peaks[name] = ran.peak_rss_mb
         print(f"{name:16} exit {ran.exit_code}  {ran.seconds:6.1f} s  peak RSS {ran.peak_rss_mb:6.0f} MB", flush=True)
 
-    child = subprocess.Popen([sys.executable, "-m", "cab_check", "check", "--image", hostile.image("sleeper")],
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    child = subprocess.Popen(
+        [sys.executable, "-m", "cab_check", "check", "--image", hostile.image("sleeper")],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     while not client.api.containers(filters={"label": [f"cab-check.pid={child.pid}", "cab-check.role=agent"]}):
         time.sleep(0.2)
     child.send_signal(signal.SIGKILL)
@@ -61,10 +65,14 @@ def main() -> int:
     print(f"{'kill -9 mid-agent':16} then cab cleanup", flush=True)
 
     left = leftovers(client)
-    print(f"\nfaults tried {tried}; runs that ended by themselves {ended} of {len(TIMEOUTS)}; "
-          f"left afterwards: {', '.join(f'{n} {k}' for k, n in left.items())} (goal 0)")
-    print(f"peak RSS of cab check: hostile workdir {peaks['workdir']:.0f} MB, 1 GB of output "
-          f"{peaks['gigabyte']:.0f} MB, highest {max(peaks.values()):.0f} MB")
+    print(
+        f"\nfaults tried {tried}; runs that ended by themselves {ended} of {len(TIMEOUTS)}; "
+        f"left afterwards: {', '.join(f'{n} {k}' for k, n in left.items())} (goal 0)"
+    )
+    print(
+        f"peak RSS of cab check: hostile workdir {peaks['workdir']:.0f} MB, 1 GB of output "
+        f"{peaks['gigabyte']:.0f} MB, highest {max(peaks.values()):.0f} MB"
+    )
     return 0 if ended == len(TIMEOUTS) and not any(left.values()) else 1
 
 

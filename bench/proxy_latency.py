@@ -41,18 +41,31 @@ def upstream_app() -> Starlette:
     async def chat(request: Request):
         body = await request.json()
         if body.get("stream"):
+
             async def chunks():
                 for content, finish in (("O", None), ("K", None), (None, "stop")):
                     delta = {"content": content} if content else {}
-                    chunk = {"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "m",
-                             "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+                    chunk = {
+                        "id": "c",
+                        "object": "chat.completion.chunk",
+                        "created": 1,
+                        "model": "m",
+                        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+                    }
                     yield f"data: {json.dumps(chunk)}\n\n"
                 yield "data: [DONE]\n\n"
 
             return StreamingResponse(chunks(), media_type="text/event-stream")
-        return JSONResponse({"id": "c", "object": "chat.completion", "created": 1, "model": "m", "usage": USAGE,
-                             "choices": [{"index": 0, "message": {"role": "assistant", "content": "OK"},
-                                          "finish_reason": "stop"}]})
+        return JSONResponse(
+            {
+                "id": "c",
+                "object": "chat.completion",
+                "created": 1,
+                "model": "m",
+                "usage": USAGE,
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": "OK"}, "finish_reason": "stop"}],
+            }
+        )
 
     return Starlette(routes=[Route("/v1/chat/completions", chat, methods=["POST"])])
 
@@ -76,8 +89,9 @@ def first_byte(client: openai.OpenAI) -> float:
     return elapsed
 
 
-def interleaved(total: int, block: int, clients: dict[str, openai.OpenAI],
-                measure: Callable[[openai.OpenAI], float]) -> dict[str, list[float]]:
+def interleaved(
+    total: int, block: int, clients: dict[str, openai.OpenAI], measure: Callable[[openai.OpenAI], float]
+) -> dict[str, list[float]]:
     samples: dict[str, list[float]] = {name: [] for name in clients}
     for client in clients.values():  # warm: connections, code paths
         for _ in range(5):
@@ -126,6 +140,7 @@ def main() -> int:
         return 0
     try:
         import uvloop  # noqa: F401
+
         print("note: uvloop is installed; the goal is for a plain install", file=sys.stderr)
     except ImportError:
         pass

@@ -7,6 +7,7 @@ or held whole in memory; only small changed text files are kept, for the diff.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import os
@@ -30,8 +31,12 @@ CHECK_EVERY_BYTES = 64 * 1024 * 1024  # how often a long read looks for a cancel
 HARNESS_GIT = ".git"  # the baseline repo cab-check made: not the agent's change, so never in a snapshot
 
 Kind = Literal["file", "symlink", "fifo", "chardev", "blockdev"]
-_KINDS: dict[bytes, Kind] = {tarfile.SYMTYPE: "symlink", tarfile.FIFOTYPE: "fifo", tarfile.CHRTYPE: "chardev",
-                             tarfile.BLKTYPE: "blockdev"}
+_KINDS: dict[bytes, Kind] = {
+    tarfile.SYMTYPE: "symlink",
+    tarfile.FIFOTYPE: "fifo",
+    tarfile.CHRTYPE: "chardev",
+    tarfile.BLKTYPE: "blockdev",
+}
 
 
 @dataclass(frozen=True)
@@ -44,8 +49,13 @@ class Entry:
     text: str | None = None  # a small UTF-8 file's content, kept where the diff needs it
 
     def describe(self) -> str:
-        return {"file": "file", "symlink": f"symlink to {self.digest}", "fifo": "FIFO (named pipe)",
-                "chardev": "character device", "blockdev": "block device"}[self.kind]
+        return {
+            "file": "file",
+            "symlink": f"symlink to {self.digest}",
+            "fifo": "FIFO (named pipe)",
+            "chardev": "character device",
+            "blockdev": "block device",
+        }[self.kind]
 
 
 @dataclass
@@ -172,17 +182,28 @@ class _Tee(io.RawIOBase):
             pass
 
 
-def read_tree(chunks: Iterable[bytes], *, root: str = "work", baseline: Tree | None = None,
-              copy_to: IO[bytes] | None = None, checkpoint: Callable[[], None] = lambda: None) -> Tree:
+def read_tree(
+    chunks: Iterable[bytes],
+    *,
+    root: str = "work",
+    baseline: Tree | None = None,
+    copy_to: IO[bytes] | None = None,
+    checkpoint: Callable[[], None] = lambda: None,
+) -> Tree:
     """Records every member below `root` of a tar stream; with `copy_to`, also writes a clean copy of the tree
     there (owned by the container user, special files left out) for a grader to get.
 
     Texts are kept only for files that differ from `baseline` (all small files when there is none)."""
     tree = Tree()
     kept_bytes = 0
-    copy = tarfile.open(fileobj=copy_to, mode="w|", format=tarfile.PAX_FORMAT) if copy_to is not None else None
     seen: dict[str, Entry] = {}  # by member name, for hard links
-    with tarfile.open(fileobj=io.BufferedReader(ChunkReader(chunks), BLOCK), mode="r|") as tar:
+    with contextlib.ExitStack() as files:
+        tar = files.enter_context(tarfile.open(fileobj=io.BufferedReader(ChunkReader(chunks), BLOCK), mode="r|"))
+        copy = (
+            files.enter_context(tarfile.open(fileobj=copy_to, mode="w|", format=tarfile.PAX_FORMAT))
+            if copy_to is not None
+            else None
+        )
         for member in tar:
             checkpoint()
             relative = _relative(member.name, root)
@@ -190,8 +211,12 @@ def read_tree(chunks: Iterable[bytes], *, root: str = "work", baseline: Tree | N
             recorded = key is not None and key.split("/", 1)[0] != HARNESS_GIT
             if member.isreg():
                 large = member.size > MAX_FILE_BYTES
-                keep = (recorded and not large and member.size <= MAX_TEXT_BYTES
-                        and kept_bytes + member.size <= MAX_KEPT_TEXT_BYTES)
+                keep = (
+                    recorded
+                    and not large
+                    and member.size <= MAX_TEXT_BYTES
+                    and kept_bytes + member.size <= MAX_KEPT_TEXT_BYTES
+                )
                 tee = _Tee(tar.extractfile(member), keep, not large, checkpoint)  # type: ignore[arg-type]
                 if copy is not None and not large:
                     copy.addfile(_owned(member), io.BufferedReader(tee, BLOCK))
@@ -225,9 +250,8 @@ def read_tree(chunks: Iterable[bytes], *, root: str = "work", baseline: Tree | N
                     tree.omitted[key] = entry.describe()
             if recorded and key is not None:
                 tree.entries[key] = entry
-    if copy is not None:
-        copy.close()
-        copy_to.seek(0)  # type: ignore[union-attr]
+    if copy_to is not None:
+        copy_to.seek(0)  # the copy was finished when its tar file closed
     return tree
 
 
@@ -238,8 +262,9 @@ def _decode(data: bytes) -> str | None:
         return None
 
 
-def extract_files(chunks: Iterable[bytes], root: str, dest: Path, *, max_file_bytes: int,
-                  max_total_bytes: int) -> list[str]:
+def extract_files(
+    chunks: Iterable[bytes], root: str, dest: Path, *, max_file_bytes: int, max_total_bytes: int
+) -> list[str]:
     """Writes the regular files below `root` of a tar stream into `dest` (links, devices, FIFOs and anything
     that would land outside `dest` are skipped; so are files past the size limits). Returns what it skipped."""
     skipped = []

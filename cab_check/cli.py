@@ -37,19 +37,27 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     check = commands.add_parser("check", help="run one cell and score it (provisional)")
-    check.add_argument("--endpoint", metavar="URL",
-                       help="OpenAI-compatible base URL, e.g. http://localhost:8000/v1 (default: the built-in "
-                            "reference model)")
+    check.add_argument(
+        "--endpoint",
+        metavar="URL",
+        help="OpenAI-compatible base URL, e.g. http://localhost:8000/v1 (default: the built-in reference model)",
+    )
     check.add_argument("--model", metavar="ID", help="model id the endpoint serves")
     check.add_argument("--tui", default="aider", metavar="NAME", help="coding-agent CLI to run (default: aider)")
-    check.add_argument("--task", default="polyglot/rust-error-handling", metavar="SLUG",
-                       help="task to run (default: polyglot/rust-error-handling)")
-    check.add_argument("--image", metavar="REF",
-                       help="run the TUI from this local image instead of building cab-check's own")
+    check.add_argument(
+        "--task",
+        default="polyglot/rust-error-handling",
+        metavar="SLUG",
+        help="task to run (default: polyglot/rust-error-handling)",
+    )
+    check.add_argument(
+        "--image", metavar="REF", help="run the TUI from this local image instead of building cab-check's own"
+    )
     _key_sources(check)
     check.add_argument("--timeout", type=int, metavar="SECONDS", help="agent time limit (default: the task's)")
-    check.add_argument("--skip-handshake", action="store_true",
-                       help="start the agent even if the endpoint fails the preflight probe")
+    check.add_argument(
+        "--skip-handshake", action="store_true", help="start the agent even if the endpoint fails the preflight probe"
+    )
     check.add_argument("--json", action="store_true", help="print the full cell result as JSON on stdout")
     _engine_option(check)
 
@@ -82,18 +90,21 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("--json", action="store_true")
     commands.add_parser("history", help="list stored results")
     cleanup = commands.add_parser("cleanup", help="remove what killed cab-check runs left behind")
-    cleanup.add_argument("--all", action="store_true",
-                         help="also remove the containers of runs still going, and of other machines' runs")
+    cleanup.add_argument(
+        "--all", action="store_true", help="also remove the containers of runs still going, and of other machines' runs"
+    )
     _engine_option(cleanup)
     commands.add_parser("gui", help="open the desktop app (needs the gui extra: cab-check[gui])")
     completion = commands.add_parser(
-        "completion", help="print the shell completion script for bash, zsh or fish",
+        "completion",
+        help="print the shell completion script for bash, zsh or fish",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Print the completion script for SHELL on stdout. Install it once, then open a new shell:\n\n"
-                    "  bash  cab completion bash > ~/.local/share/bash-completion/completions/cab\n"
-                    '  zsh   cab completion zsh > "${fpath[1]}/_cab"\n'
-                    "  fish  cab completion fish > ~/.config/fish/completions/cab.fish\n\n"
-                    "The TUI and task names are written into the script: run it again after upgrading cab-check.")
+        "  bash  cab completion bash > ~/.local/share/bash-completion/completions/cab\n"
+        '  zsh   cab completion zsh > "${fpath[1]}/_cab"\n'
+        "  fish  cab completion fish > ~/.config/fish/completions/cab.fish\n\n"
+        "The TUI and task names are written into the script: run it again after upgrading cab-check.",
+    )
     completion.add_argument("shell", choices=("bash", "zsh", "fish"), metavar="SHELL", help="bash, zsh or fish")
     return parser
 
@@ -133,8 +144,16 @@ def _check(args: argparse.Namespace) -> int:
 
     if args.timeout is not None and not MIN_TIMEOUT_S <= args.timeout <= MAX_TIMEOUT_S:
         raise BadInput(f"--timeout {args.timeout} is out of range: give {MIN_TIMEOUT_S} to {MAX_TIMEOUT_S} seconds.")
-    request = CellRequest(tui=args.tui, task=args.task, image=args.image, endpoint=args.endpoint, model=args.model,
-                          timeout_s=args.timeout, skip_handshake=args.skip_handshake, engine=args.engine)
+    request = CellRequest(
+        tui=args.tui,
+        task=args.task,
+        image=args.image,
+        endpoint=args.endpoint,
+        model=args.model,
+        timeout_s=args.timeout,
+        skip_handshake=args.skip_handshake,
+        engine=args.engine,
+    )
     cell = resolve(request)  # every input checked before a key is asked for or a container exists
     api_key = _resolve_key(cell.endpoint, args) if cell.endpoint else None
 
@@ -169,9 +188,12 @@ def _cancel_on_signals() -> Iterator[threading.Event]:
 
 
 def _engine_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--engine", metavar="URL",
-                        help="container engine: unix://…, tcp://…, ssh://… or a docker context name (default: "
-                             "DOCKER_HOST, else the current docker context, else the local socket)")
+    parser.add_argument(
+        "--engine",
+        metavar="URL",
+        help="container engine: unix://…, tcp://…, ssh://… or a docker context name (default: "
+        "DOCKER_HOST, else the current docker context, else the local socket)",
+    )
 
 
 def _key_sources(parser: argparse.ArgumentParser) -> None:
@@ -196,7 +218,7 @@ def _given_key(args: argparse.Namespace) -> str | None:
 
 
 def _resolve_key(endpoint: str, args: argparse.Namespace) -> str | None:
-    """--key-env or --key-stdin, then the OS keyring entry for the endpoint, then a hidden prompt offering to save it."""
+    """--key-env or --key-stdin, then the endpoint's OS keyring entry, then a hidden prompt offering to save it."""
     from cab_check.secrets import load_key, save_key
 
     given = _given_key(args)
@@ -206,8 +228,11 @@ def _resolve_key(endpoint: str, args: argparse.Namespace) -> str | None:
     if saved:
         return saved
     if not sys.stdin.isatty():
-        print(f"No key for {endpoint} in the keyring and no terminal to ask: sending no key "
-              "(use --key-env VAR or --key-stdin to give one).", file=sys.stderr)
+        print(
+            f"No key for {endpoint} in the keyring and no terminal to ask: sending no key "
+            "(use --key-env VAR or --key-stdin to give one).",
+            file=sys.stderr,
+        )
         return None
     import getpass
 
@@ -216,8 +241,7 @@ def _resolve_key(endpoint: str, args: argparse.Namespace) -> str | None:
         try:
             save_key(endpoint, key)
         except Exception as exc:  # noqa: BLE001 - any backend failure; the key still works for this run
-            print(f"Could not save to the keyring ({type(exc).__name__}); using it for this run only.",
-                  file=sys.stderr)
+            print(f"Could not save to the keyring ({type(exc).__name__}); using it for this run only.", file=sys.stderr)
     return key or None
 
 
@@ -307,8 +331,7 @@ def _task(args: argparse.Namespace) -> int:
     if task is not None and not args.no_grade:
         from cab_check.task_check import grade_variants
 
-        problems = grade_variants(task, progress=lambda line: print(f"  {line}", file=sys.stderr),
-                                  engine=args.engine)
+        problems = grade_variants(task, progress=lambda line: print(f"  {line}", file=sys.stderr), engine=args.engine)
     for problem in problems:
         print(f"✗ {problem}")
     if problems:
@@ -329,8 +352,10 @@ def _tuis(args: argparse.Namespace) -> int:
         needs = tui.needs.features
         wire = {"chat": "chat completions", "responses": "Responses API", "anthropic": "Anthropic Messages"}
         how = "built by cab-check" if tui.buildable else "needs an image you provide (--image)"
-        print(f"{name:14} {tui.version:10} {how}; {wire[tui.needs.wire]}; "
-              f"needs {', '.join(needs) or 'no tool calls'} — {tui.description}")
+        print(
+            f"{name:14} {tui.version:10} {how}; {wire[tui.needs.wire]}; "
+            f"needs {', '.join(needs) or 'no tool calls'} — {tui.description}"
+        )
     return EXIT_PASSED
 
 
@@ -373,8 +398,10 @@ def _cleanup(args: argparse.Namespace) -> int:
     removed = sandbox.remove_all() if args.all else sandbox.sweep_orphans()
     folders = workspace.sweep_temp_roots() + store.sweep_unfinished()
     whose = "cab-check" if args.all else "cab-check runs of this machine whose process is gone"
-    print(f"Removed {removed} container(s) left by {whose} on {sandbox.engine.url}, and {folders} temp or "
-          "half-saved folder(s).")
+    print(
+        f"Removed {removed} container(s) left by {whose} on {sandbox.engine.url}, and {folders} temp or "
+        "half-saved folder(s)."
+    )
     return EXIT_PASSED
 
 
@@ -398,8 +425,19 @@ def _gui(args: argparse.Namespace) -> int:
     return gui_main([sys.argv[0]])
 
 
-COMMANDS = {"check": _check, "tasks": _tasks, "task": _task, "key": _key, "doctor": _doctor, "tuis": _tuis,
-            "show": _show, "history": _history, "cleanup": _cleanup, "gui": _gui, "completion": _completion}
+COMMANDS = {
+    "check": _check,
+    "tasks": _tasks,
+    "task": _task,
+    "key": _key,
+    "doctor": _doctor,
+    "tuis": _tuis,
+    "show": _show,
+    "history": _history,
+    "cleanup": _cleanup,
+    "gui": _gui,
+    "completion": _completion,
+}
 
 if __name__ == "__main__":
     sys.exit(main())

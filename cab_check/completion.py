@@ -70,13 +70,15 @@ def command_tree(parser: argparse.ArgumentParser, values: Mapping[str, Values] |
     return _command(parser, (parser.prog,), "", values or {})
 
 
-def _command(parser: argparse.ArgumentParser, path: tuple[str, ...], help: str,
-             values: Mapping[str, Values]) -> Command:
+def _command(
+    parser: argparse.ArgumentParser, path: tuple[str, ...], help: str, values: Mapping[str, Values]
+) -> Command:
     excludes: dict[int, tuple[str, ...]] = {}
     for group in parser._mutually_exclusive_groups:
         for action in group._group_actions:
-            excludes[id(action)] = tuple(flag for other in group._group_actions if other is not action
-                                         for flag in other.option_strings)
+            excludes[id(action)] = tuple(
+                flag for other in group._group_actions if other is not action for flag in other.option_strings
+            )
     options, positionals, subcommands = [], [], []
     for action in parser._actions:
         if action.help == argparse.SUPPRESS:
@@ -87,19 +89,26 @@ def _command(parser: argparse.ArgumentParser, path: tuple[str, ...], help: str,
                 subcommands.append(_command(sub, (*path, name), helps.get(id(sub), ""), values))
         elif action.option_strings:
             takes_value = action.nargs != 0
-            options.append(Option(
-                flags=tuple(action.option_strings), help=_help(action),
-                metavar=_metavar(action),
-                value=_values(action, action.option_strings, values) if takes_value else None,
-                excludes=excludes.get(id(action), ()),
-                ends=isinstance(action, (argparse._HelpAction, argparse._VersionAction)),
-            ))
+            options.append(
+                Option(
+                    flags=tuple(action.option_strings),
+                    help=_help(action),
+                    metavar=_metavar(action),
+                    value=_values(action, action.option_strings, values) if takes_value else None,
+                    excludes=excludes.get(id(action), ()),
+                    ends=isinstance(action, (argparse._HelpAction, argparse._VersionAction)),
+                )
+            )
         else:
-            positionals.append(Positional(
-                metavar=_metavar(action), help=_help(action),
-                value=_values(action, [_metavar(action)], values),
-                repeats=action.nargs in ("*", "+", argparse.REMAINDER), optional=action.nargs in ("?", "*"),
-            ))
+            positionals.append(
+                Positional(
+                    metavar=_metavar(action),
+                    help=_help(action),
+                    value=_values(action, [_metavar(action)], values),
+                    repeats=action.nargs in ("*", "+", argparse.REMAINDER),
+                    optional=action.nargs in ("?", "*"),
+                )
+            )
     return Command(path, help, tuple(options), tuple(positionals), tuple(subcommands))
 
 
@@ -340,8 +349,10 @@ def _zsh_action(command: Command, metavar: str, value: Values, helpers: list[str
     if value.words and paths:  # both: a helper, since _alternative inside an _arguments spec needs two quotings
         name = _fn(command) + "_" + re.sub(r"\W", "_", metavar.lower()) + "_values"
         words = " ".join(value.words)
-        helpers.append(f"{name}() {{\n  _alternative {_sh(f'words:{metavar.lower()}:({words})')} "
-                       f"{_sh(('folders:folder:' if value.dirs else 'files:file:') + paths)}\n}}\n\n")
+        helpers.append(
+            f"{name}() {{\n  _alternative {_sh(f'words:{metavar.lower()}:({words})')} "
+            f"{_sh(('folders:folder:' if value.dirs else 'files:file:') + paths)}\n}}\n\n"
+        )
         return name
     if value.words:
         return f"({' '.join(value.words)})"
@@ -369,16 +380,17 @@ def fish(parser: argparse.ArgumentParser, values: Mapping[str, Values] | None = 
     for command in _walk(root):
         at = f"-n {_fq(f'{fn}_at {_fdq(command.label)}')}"
         for sub in command.subcommands:
-            steps.append(f"            case {_fq(f'{command.label}:{sub.name}')}\n"
-                         f"                set node {_fq(sub.label)}")
+            steps.append(
+                f"            case {_fq(f'{command.label}:{sub.name}')}\n                set node {_fq(sub.label)}"
+            )
             lines.append(f"complete -c {cmd} {at} -a {_fq(sub.name)} -d {_fq(sub.help)}")
         taking = [f"{command.label}:{flag}" for o in command.options if o.value is not None for flag in o.flags]
         if taking:
-            steps.append(f"            case {' '.join(_fq(t) for t in taking)}\n"
-                         f"                set value_of $word")
+            steps.append(f"            case {' '.join(_fq(t) for t in taking)}\n                set value_of $word")
         for option in command.options:
-            lines.append(f"complete -c {cmd} {at} {_fish_flags(option.flags)}{_fish_value(option.value)}"
-                         f" -d {_fq(option.help)}")
+            lines.append(
+                f"complete -c {cmd} {at} {_fish_flags(option.flags)}{_fish_value(option.value)} -d {_fq(option.help)}"
+            )
         for positional in command.positionals:
             value = _fish_value(positional.value, positional=True)
             if value:

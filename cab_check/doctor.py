@@ -37,8 +37,16 @@ def machine(engine: str | None = None) -> list[Finding]:
     try:
         sandbox = connect(engine)
     except CabError as exc:
-        return [Finding("engine", "fail", str(exc), "start Docker Desktop, dockerd or `podman system service`, "
-                        "or point --engine / DOCKER_HOST at a running engine"), *findings]
+        return [
+            Finding(
+                "engine",
+                "fail",
+                str(exc),
+                "start Docker Desktop, dockerd or `podman system service`, "
+                "or point --engine / DOCKER_HOST at a running engine",
+            ),
+            *findings,
+        ]
     findings.insert(0, Finding("engine", "ok", sandbox.engine.description))
     findings.append(_disk(sandbox))
     findings += _images(sandbox)
@@ -60,8 +68,12 @@ def _disk(sandbox) -> Finding:
     """Free space where images live; only measurable when that is this machine's own disk."""
     root = Path(sandbox.client.info().get("DockerRootDir") or "/nonexistent")
     if sandbox.engine.remote or sandbox.engine.product.startswith("Docker Desktop") or not root.exists():
-        return Finding("disk", "ok", f"images live on the engine's own disk ({root}), which cab-check cannot "
-                       "measure from here", "`docker system df` on the engine shows it")
+        return Finding(
+            "disk",
+            "ok",
+            f"images live on the engine's own disk ({root}), which cab-check cannot measure from here",
+            "`docker system df` on the engine shows it",
+        )
     free = shutil.disk_usage(root).free / GB
     detail = f"{free:.1f} GB free for images at {root}"
     if free < DISK_FAIL_GB:
@@ -81,11 +93,23 @@ def _images(sandbox) -> list[Finding]:
     missing = [n for n, s in states.items() if s == "missing"]
     findings = [Finding("images", "ok", f"{len(present)} of {len(states)} built and current")]
     if stale:
-        findings.append(Finding("images", "warn", f"out of date: {', '.join(stale)}",
-                                "they rebuild on their next run; `docker image prune` clears the old ones"))
+        findings.append(
+            Finding(
+                "images",
+                "warn",
+                f"out of date: {', '.join(stale)}",
+                "they rebuild on their next run; `docker image prune` clears the old ones",
+            )
+        )
     if missing:
-        findings.append(Finding("images", "warn", f"not built yet: {', '.join(missing)}",
-                                "each builds on its first run (a minute or three)"))
+        findings.append(
+            Finding(
+                "images",
+                "warn",
+                f"not built yet: {', '.join(missing)}",
+                "each builds on its first run (a minute or three)",
+            )
+        )
     return findings
 
 
@@ -95,8 +119,12 @@ def _isolation(sandbox) -> Finding:
 
     relay = catalog.relay_dir()
     if sandbox.image_state("relay", relay) != "present":
-        return Finding("isolation", "warn", "not measured yet: the relay image builds on the first `cab check`",
-                       "run `cab check` once, then `cab doctor` again")
+        return Finding(
+            "isolation",
+            "warn",
+            "not measured yet: the relay image builds on the first `cab check`",
+            "run `cab check` once, then `cab doctor` again",
+        )
     try:
         report = isolation.probe(sandbox, image_tag("relay", relay), isolation.OUTSIDE)
     except CabError as exc:
@@ -104,14 +132,27 @@ def _isolation(sandbox) -> Finding:
     reached = [name for name, outcome in report.outcomes.items() if outcome.reached and name != "the model"]
     model = report.outcomes.get("the model")
     if model is None or not model.reached:
-        return Finding("isolation", "fail", f"a probe agent could not reach the relay to the model ({report.output.strip()[-200:]})",
-                       "check that the engine supports --network none and container: network namespaces")
+        return Finding(
+            "isolation",
+            "fail",
+            f"a probe agent could not reach the relay to the model ({report.output.strip()[-200:]})",
+            "check that the engine supports --network none and container: network namespaces",
+        )
     if reached or report.interfaces != ["lo"]:
-        return Finding("isolation", "fail", f"a probe agent had interfaces {', '.join(report.interfaces)} and "
-                       f"reached {', '.join(reached) or 'nothing else'}", "do not run cells on this engine")
-    return Finding("isolation", "ok", "measured just now: an agent has only a loopback interface; it reaches the "
-                   "model through cab-check and nothing else (no names resolve, no address answers, the host's "
-                   "services included)")
+        return Finding(
+            "isolation",
+            "fail",
+            f"a probe agent had interfaces {', '.join(report.interfaces)} and "
+            f"reached {', '.join(reached) or 'nothing else'}",
+            "do not run cells on this engine",
+        )
+    return Finding(
+        "isolation",
+        "ok",
+        "measured just now: an agent has only a loopback interface; it reaches the "
+        "model through cab-check and nothing else (no names resolve, no address answers, the host's "
+        "services included)",
+    )
 
 
 @dataclass(frozen=True)
@@ -125,8 +166,11 @@ def endpoint_grid(base_url: str, api_key: str | None, model: str) -> tuple[list[
     """The handshake once per capability, then which TUIs those capabilities serve."""
     redactor = Redactor(api_key)
     capability: dict[str, str | None] = {}  # capability → None when it works, else why not
-    for name, needs in (("chat", TuiNeeds()), ("streaming", TuiNeeds(streaming=True)),
-                        ("tool calls", TuiNeeds(tool_calls=True))):
+    for name, needs in (
+        ("chat", TuiNeeds()),
+        ("streaming", TuiNeeds(streaming=True)),
+        ("tool calls", TuiNeeds(tool_calls=True)),
+    ):
         try:
             handshake.handshake(base_url, api_key, model, needs, redactor)
             capability[name] = None
@@ -134,8 +178,9 @@ def endpoint_grid(base_url: str, api_key: str | None, model: str) -> tuple[list[
             capability[name] = str(exc)
             if name == "chat":
                 break
-    findings = [Finding(f"endpoint {name}", "ok" if why is None else "fail", why or "works")
-                for name, why in capability.items()]
+    findings = [
+        Finding(f"endpoint {name}", "ok" if why is None else "fail", why or "works") for name, why in capability.items()
+    ]
     grid = [compatible(tui, capability) for tui in catalog.shipped_tuis().values()]
     return findings, grid
 
@@ -158,8 +203,10 @@ FILE_TOOL = {
         "description": "Writes a whole file.",
         "parameters": {
             "type": "object",
-            "properties": {"path": {"type": "string", "description": "The file to write."},
-                           "content": {"type": "string", "description": "The file's new content."}},
+            "properties": {
+                "path": {"type": "string", "description": "The file to write."},
+                "content": {"type": "string", "description": "The file's new content."},
+            },
             "required": ["path", "content"],
         },
     },
@@ -182,8 +229,9 @@ def reference_grid(task: TaskSpec) -> tuple[list[Finding], list[Compatibility]]:
         base = f"{server.url}/v1"
         probes = {
             "chat": lambda: handshake.probe_chat(base, None, REFERENCE_MODEL_ID, redactor).detail,
-            "streaming": lambda: handshake.handshake(base, None, REFERENCE_MODEL_ID, TuiNeeds(streaming=True),
-                                                     redactor)[-1].detail,
+            "streaming": lambda: (
+                handshake.handshake(base, None, REFERENCE_MODEL_ID, TuiNeeds(streaming=True), redactor)[-1].detail
+            ),
             "tool calls": lambda: _reference_calls_tool(base, task),
         }
         capability: dict[str, str | None] = {}
@@ -206,8 +254,13 @@ def _reference_calls_tool(base_url: str, task: TaskSpec) -> str:
     from cab_check.reference_model import NOTHING_TO_FIX
 
     url = f"{base_url}/chat/completions"
-    body = {"model": REFERENCE_MODEL_ID, "messages": [{"role": "user", "content": task.prompt}],
-            "tools": [FILE_TOOL], "tool_choice": "auto", "stream": False}
+    body = {
+        "model": REFERENCE_MODEL_ID,
+        "messages": [{"role": "user", "content": task.prompt}],
+        "tools": [FILE_TOOL],
+        "tool_choice": "auto",
+        "stream": False,
+    }
     try:
         response = httpx.post(url, json=body, timeout=handshake.REQUEST_TIMEOUT_S)
         message = response.json()["choices"][0]["message"]
@@ -215,12 +268,13 @@ def _reference_calls_tool(base_url: str, task: TaskSpec) -> str:
         function = calls[0]["function"] if calls else {}
         arguments = json.loads(function["arguments"]) if function else {}
     except (httpx.HTTPError, ValueError, LookupError, TypeError, AttributeError) as exc:
-        raise HandshakeFailed(f"The reference model gave no usable answer to a request with tools "
-                              f"({type(exc).__name__}).", "no_tool_calls") from None
+        raise HandshakeFailed(
+            f"The reference model gave no usable answer to a request with tools ({type(exc).__name__}).",
+            "no_tool_calls",
+        ) from None
     if function.get("name") == FILE_TOOL["function"]["name"] and isinstance(arguments, dict):
         return f"called the file tool it was offered, to write {arguments.get('path', 'a file')}"
     if message.get("content") == NOTHING_TO_FIX:
         return "the task needs no file changes, so it answers in text whatever tools it is offered"
     said = str(message.get("content") or function.get("name") or "nothing")[:120]
-    raise HandshakeFailed(f"The reference model did not call the file tool it was offered ({said!r}).",
-                          "no_tool_calls")
+    raise HandshakeFailed(f"The reference model did not call the file tool it was offered ({said!r}).", "no_tool_calls")

@@ -111,7 +111,12 @@ def summary(checks: list[Check]) -> str:
 
 class _Prober:
     def __init__(
-        self, base_url: str, api_key: str | None, model: str, redactor: Redactor, timeout_s: float,
+        self,
+        base_url: str,
+        api_key: str | None,
+        model: str,
+        redactor: Redactor,
+        timeout_s: float,
         total_s: float | None,
     ) -> None:
         self.base = base_url.rstrip("/")
@@ -129,8 +134,10 @@ class _Prober:
     def __enter__(self) -> Self:
         if self.base.endswith("/chat/completions"):
             root = self.base.removesuffix("/chat/completions")
-            self._reject("wrong_path", f"the endpoint {self.base} is the chat-completions URL itself, not its base: "
-                                       f"give {root} instead")
+            self._reject(
+                "wrong_path",
+                f"the endpoint {self.base} is the chat-completions URL itself, not its base: give {root} instead",
+            )
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -154,8 +161,12 @@ class _Prober:
 
     def chat(self, wire: str) -> Check:
         url = f"{self.base}/chat/completions"
-        body = {"model": self.model, "messages": [{"role": "user", "content": "Reply with OK."}],
-                "max_tokens": CHAT_MAX_TOKENS, "stream": False}
+        body = {
+            "model": self.model,
+            "messages": [{"role": "user", "content": "Reply with OK."}],
+            "max_tokens": CHAT_MAX_TOKENS,
+            "stream": False,
+        }
         response = self._request("POST", url, body)
         if response.status_code >= 400:
             self._chat_error(url, response)
@@ -175,53 +186,83 @@ class _Prober:
         where = f"{url} answered HTTP {status}" + (f" ({said})" if said else "")
         if status == 401:
             if not self.has_key:
-                self._reject("unauthorized", f"{where}: the server needs an API key and none was given; "
-                                             "pass it with --key-env VAR or --key-stdin")
-            self._reject("unauthorized", f"{where}: the server rejected the API key; check the key "
-                                         "(or save the right one with `cab key set`)")
+                self._reject(
+                    "unauthorized",
+                    f"{where}: the server needs an API key and none was given; "
+                    "pass it with --key-env VAR or --key-stdin",
+                )
+            self._reject(
+                "unauthorized",
+                f"{where}: the server rejected the API key; check the key (or save the right one with `cab key set`)",
+            )
         if status == 403:
-            self._reject("forbidden", f"{where}: the key is not allowed to use '{self.model}'; check the key's "
-                                      "permissions, or pick a model it may use")
+            self._reject(
+                "forbidden",
+                f"{where}: the key is not allowed to use '{self.model}'; check the key's "
+                "permissions, or pick a model it may use",
+            )
         if status in (404, 405):
             if status == 404 and _mentions_model(said, self.model, strict=False):
                 self._unknown_model(where)
             hint = self._other_base()
             if hint:
-                self._reject("wrong_path", f"{where}, but {hint}/models answers: "
-                                           f"{_path_change(self.base, hint)} ({hint})")
+                self._reject(
+                    "wrong_path", f"{where}, but {hint}/models answers: {_path_change(self.base, hint)} ({hint})"
+                )
             if self.listed is not None and self.model not in self.listed:
                 self._unknown_model(where)
-            self._reject("wrong_path", f"{where}: there is no chat-completions API at that path; give the base URL "
-                                       "that /chat/completions hangs off (usually ending in /v1)")
+            self._reject(
+                "wrong_path",
+                f"{where}: there is no chat-completions API at that path; give the base URL "
+                "that /chat/completions hangs off (usually ending in /v1)",
+            )
         if status in (400, 422) and _mentions_model(said, self.model, strict=True):
             self._unknown_model(where)
         if self.listed is not None and self.model not in self.listed and status != 429:
             self._unknown_model(where)
         if status == 429:
-            self._fail("rate_limited", f"{where}: the server is rate-limiting or out of quota; wait and try again, "
-                                       "or check the account's limits")
+            self._fail(
+                "rate_limited",
+                f"{where}: the server is rate-limiting or out of quota; wait and try again, "
+                "or check the account's limits",
+            )
         if status >= 500:
-            self._fail("server_error", f"{where}: the server failed on a minimal chat completion; check its log "
-                                       "(is the model loaded?) and try again")
-        self._fail("rejected", f"{where}: the server rejected a minimal chat completion; check that it is an "
-                               "OpenAI-compatible chat-completions API")
+            self._fail(
+                "server_error",
+                f"{where}: the server failed on a minimal chat completion; check its log "
+                "(is the model loaded?) and try again",
+            )
+        self._fail(
+            "rejected",
+            f"{where}: the server rejected a minimal chat completion; check that it is an "
+            "OpenAI-compatible chat-completions API",
+        )
 
     def _unknown_model(self, where: str) -> NoReturn:
         if self.listed:
             close = _closest(self.model, self.listed)
             offer = f"the closest it serves: {', '.join(close)}" if close else "it serves none with a similar id"
-            self._reject("unknown_model", f"{where}: the server does not serve model '{self.model}' ({offer}); "
-                                          "pass the exact id with --model")
-        self._reject("unknown_model", f"{where}: the server does not serve model '{self.model}'; pass an id it "
-                                      f"serves with --model (see GET {self.base}/models or the server's docs)")
+            self._reject(
+                "unknown_model",
+                f"{where}: the server does not serve model '{self.model}' ({offer}); pass the exact id with --model",
+            )
+        self._reject(
+            "unknown_model",
+            f"{where}: the server does not serve model '{self.model}'; pass an id it "
+            f"serves with --model (see GET {self.base}/models or the server's docs)",
+        )
 
     # -- 3. streaming --
 
     def streaming(self, wire: str) -> Check:
         url = f"{self.base}/chat/completions"
-        body: dict[str, Any] = {"model": self.model, "messages": [{"role": "user", "content": "Count from 1 to 3."}],
-                                "max_tokens": CHAT_MAX_TOKENS, "stream": True,
-                                "stream_options": {"include_usage": True}}
+        body: dict[str, Any] = {
+            "model": self.model,
+            "messages": [{"role": "user", "content": "Count from 1 to 3."}],
+            "max_tokens": CHAT_MAX_TOKENS,
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        }
         with self._stream(url, body) as response:
             # Servers that predate stream_options reject it; streaming itself may still work without it.
             if not (response.status_code in (400, 422) and "stream_options" in _error_excerpt(response, read=True)):
@@ -237,23 +278,36 @@ class _Prober:
             where = f"{url} answered HTTP {status} to stream=true" + (f" ({said})" if said else "")
             if status >= 500:
                 self._fail("server_error", f"{where}: the server failed on a streaming request; check its log")
-            self._fail("no_streaming", f"{where}: the server does not support streaming, which this TUI needs; "
-                                       "use a server with SSE streaming, or pick a TUI that does not stream, "
-                                       "like aider")
+            self._fail(
+                "no_streaming",
+                f"{where}: the server does not support streaming, which this TUI needs; "
+                "use a server with SSE streaming, or pick a TUI that does not stream, "
+                "like aider",
+            )
         kind = response.headers.get("content-type", "")
         if not kind.startswith("text/event-stream"):
             response.read()
             data = _json(response)
             shaped = isinstance(data, dict) and _first_message(data) is not None
             if shaped and wire in WIRE_NOTES:
-                return Check("streaming", True, "the server answers stream=true with one whole JSON reply; the "
-                                                f"proxy re-streams it for this TUI's {wire} wire")
+                return Check(
+                    "streaming",
+                    True,
+                    "the server answers stream=true with one whole JSON reply; the "
+                    f"proxy re-streams it for this TUI's {wire} wire",
+                )
             if shaped:
-                self._fail("no_streaming", f"{url} ignored stream=true and answered with one JSON body: this TUI "
-                                           "needs server-sent events; use a server that streams, or pick a TUI "
-                                           "that does not stream, like aider")
-            self._fail("not_openai", f"{url} answered stream=true with {kind or 'no content type'}, not "
-                                     "text/event-stream: it is not an OpenAI-compatible streaming API")
+                self._fail(
+                    "no_streaming",
+                    f"{url} ignored stream=true and answered with one JSON body: this TUI "
+                    "needs server-sent events; use a server that streams, or pick a TUI "
+                    "that does not stream, like aider",
+                )
+            self._fail(
+                "not_openai",
+                f"{url} answered stream=true with {kind or 'no content type'}, not "
+                "text/event-stream: it is not an OpenAI-compatible streaming API",
+            )
         deltas, usage, done = 0, False, False
         for line in response.iter_lines():
             self._check_deadline(url)
@@ -266,26 +320,39 @@ class _Prober:
             try:
                 chunk = json.loads(payload)
             except ValueError:
-                self._fail("not_openai", f"{url} streamed a data: line that is not JSON ({_excerpt(payload)!r}); "
-                                         "it is not an OpenAI-compatible streaming API")
+                self._fail(
+                    "not_openai",
+                    f"{url} streamed a data: line that is not JSON ({_excerpt(payload)!r}); "
+                    "it is not an OpenAI-compatible streaming API",
+                )
             if not isinstance(chunk, dict):
-                self._fail("not_openai", f"{url} streamed a chunk that is not a JSON object; it is not an "
-                                         "OpenAI-compatible streaming API")
+                self._fail(
+                    "not_openai",
+                    f"{url} streamed a chunk that is not a JSON object; it is not an OpenAI-compatible streaming API",
+                )
             if "error" in chunk:
                 said = _error_text(chunk)
                 self._fail("stream_error", f"{url} reported an error mid-stream ({said}); check the server's log")
             choices = chunk.get("choices")
-            if isinstance(choices, list) and choices and isinstance(choices[0], dict) \
-                    and isinstance(choices[0].get("delta"), dict):
+            if (
+                isinstance(choices, list)
+                and choices
+                and isinstance(choices[0], dict)
+                and isinstance(choices[0].get("delta"), dict)
+            ):
                 deltas += 1
             if isinstance(chunk.get("usage"), dict):
                 usage = True
         if not deltas:
-            self._fail("not_openai", f"{url} streamed no chunk with choices[].delta; it is not an OpenAI-compatible "
-                                     "streaming API")
+            self._fail(
+                "not_openai",
+                f"{url} streamed no chunk with choices[].delta; it is not an OpenAI-compatible streaming API",
+            )
         if not done:
-            self._fail("not_openai", f"{url} ended its stream without data: [DONE]; it is not an OpenAI-compatible "
-                                     "streaming API")
+            self._fail(
+                "not_openai",
+                f"{url} ended its stream without data: [DONE]; it is not an OpenAI-compatible streaming API",
+            )
         detail = f"server-sent events: {deltas} delta chunks and [DONE]"
         if usage:
             detail += ", with a usage chunk"
@@ -299,20 +366,32 @@ class _Prober:
 
     def tool_calls(self) -> Check:
         url = f"{self.base}/chat/completions"
-        body = {"model": self.model,
-                "messages": [{"role": "user", "content": 'Call the ping tool with message "hello". Do not reply '
-                                                         "with text."}],
-                "tools": [PING_TOOL], "tool_choice": "auto", "max_tokens": TOOL_MAX_TOKENS, "stream": False}
+        body = {
+            "model": self.model,
+            "messages": [
+                {"role": "user", "content": 'Call the ping tool with message "hello". Do not reply with text.'}
+            ],
+            "tools": [PING_TOOL],
+            "tool_choice": "auto",
+            "max_tokens": TOOL_MAX_TOKENS,
+            "stream": False,
+        }
         response = self._request("POST", url, body)
         status = response.status_code
         if status >= 400:
             said = _error_excerpt(response)
             where = f"{url} answered HTTP {status} to a request with tools" + (f" ({said})" if said else "")
             if status >= 500:
-                self._fail("server_error", f"{where}: the server failed on tool calling, which this TUI needs; "
-                                           f"check its log and {TOOL_SERVER_HINT}, {NO_TOOLS_TUI}")
-            self._fail("no_tool_calls", f"{where}: the server has no tool-call support, which this TUI needs; "
-                                        f"{TOOL_SERVER_HINT}, {NO_TOOLS_TUI}")
+                self._fail(
+                    "server_error",
+                    f"{where}: the server failed on tool calling, which this TUI needs; "
+                    f"check its log and {TOOL_SERVER_HINT}, {NO_TOOLS_TUI}",
+                )
+            self._fail(
+                "no_tool_calls",
+                f"{where}: the server has no tool-call support, which this TUI needs; "
+                f"{TOOL_SERVER_HINT}, {NO_TOOLS_TUI}",
+            )
         message = self._message(url, response, "a request with tools")
         calls = message.get("tool_calls")
         if isinstance(calls, list) and calls:
@@ -320,29 +399,44 @@ class _Prober:
             ping = [f for f in functions if isinstance(f, dict) and f.get("name") == "ping"]
             if not ping:
                 names = ", ".join(str(f.get("name")) for f in functions if isinstance(f, dict)) or "none"
-                self._fail("no_tool_calls", f"{url} called functions it was not offered ({_excerpt(names)}) instead "
-                                            f"of ping; tool calling is broken, {NO_TOOLS_TUI}")
+                self._fail(
+                    "no_tool_calls",
+                    f"{url} called functions it was not offered ({_excerpt(names)}) instead "
+                    f"of ping; tool calling is broken, {NO_TOOLS_TUI}",
+                )
             arguments = ping[0].get("arguments")
             parsed = _json_text(arguments) if isinstance(arguments, str) else None
             if not isinstance(parsed, dict):
-                self._fail("no_tool_calls", f"{url} called ping but its arguments are not a JSON object string "
-                                            f"({_excerpt(str(arguments))!r}), so the server's tool-call parser does "
-                                            "not fit this model (vLLM: check --tool-call-parser); "
-                                            f"{NO_TOOLS_TUI.removeprefix('or ')}")
+                self._fail(
+                    "no_tool_calls",
+                    f"{url} called ping but its arguments are not a JSON object string "
+                    f"({_excerpt(str(arguments))!r}), so the server's tool-call parser does "
+                    "not fit this model (vLLM: check --tool-call-parser); "
+                    f"{NO_TOOLS_TUI.removeprefix('or ')}",
+                )
             return Check("tool calls", True, f"called ping with JSON arguments {_excerpt(arguments, 60)}")
         content = message.get("content") if isinstance(message.get("content"), str) else ""
         finish = _first_choice(_json(response) or {}).get("finish_reason")
         if "ping" in content and ("{" in content or "<tool_call>" in content):
-            self._fail("no_tool_calls", f"{url} wrote the ping call as text ({_excerpt(content, 80)!r}) instead of "
-                                        f"a tool_calls entry, so the server is not parsing tool calls; "
-                                        f"{TOOL_SERVER_HINT}, {NO_TOOLS_TUI}")
+            self._fail(
+                "no_tool_calls",
+                f"{url} wrote the ping call as text ({_excerpt(content, 80)!r}) instead of "
+                f"a tool_calls entry, so the server is not parsing tool calls; "
+                f"{TOOL_SERVER_HINT}, {NO_TOOLS_TUI}",
+            )
         if finish == "length":
-            self._fail("no_tool_calls", f"{url} used all {TOOL_MAX_TOKENS} tokens without calling the ping tool "
-                                        "(a thinking model may need more room): pass --skip-handshake to try "
-                                        f"anyway, {NO_TOOLS_TUI}")
+            self._fail(
+                "no_tool_calls",
+                f"{url} used all {TOOL_MAX_TOKENS} tokens without calling the ping tool "
+                "(a thinking model may need more room): pass --skip-handshake to try "
+                f"anyway, {NO_TOOLS_TUI}",
+            )
         said = f" ({_excerpt(content, 80)!r})" if content.strip() else ""
-        self._fail("no_tool_calls", f"{url} answered with text{said} instead of calling the ping tool it was "
-                                    f"offered, so it has no working tool calls; {TOOL_SERVER_HINT}, {NO_TOOLS_TUI}")
+        self._fail(
+            "no_tool_calls",
+            f"{url} answered with text{said} instead of calling the ping tool it was "
+            f"offered, so it has no working tool calls; {TOOL_SERVER_HINT}, {NO_TOOLS_TUI}",
+        )
 
     # -- plumbing --
 
@@ -354,17 +448,27 @@ class _Prober:
             start = _excerpt(response.text, 60)
             hint = self._other_base()
             if hint:
-                self._reject("wrong_path", f"{url} answered {what} with {kind}, not JSON, but {hint}/models answers: "
-                                           f"{_path_change(self.base, hint)} ({hint})")
-            self._fail("not_openai", f"{url} answered {what} with {kind}, not JSON ({start!r}): it is not an "
-                                     "OpenAI-compatible API; check that the endpoint is the API's base URL")
+                self._reject(
+                    "wrong_path",
+                    f"{url} answered {what} with {kind}, not JSON, but {hint}/models answers: "
+                    f"{_path_change(self.base, hint)} ({hint})",
+                )
+            self._fail(
+                "not_openai",
+                f"{url} answered {what} with {kind}, not JSON ({start!r}): it is not an "
+                "OpenAI-compatible API; check that the endpoint is the API's base URL",
+            )
         if isinstance(data, dict) and "error" in data and not data.get("choices"):
-            self._fail("server_error", f"{url} answered {what} with an error ({_error_text(data)}); check the "
-                                       "server's log")
+            self._fail(
+                "server_error", f"{url} answered {what} with an error ({_error_text(data)}); check the server's log"
+            )
         message = _first_message(data)
         if message is None:
-            self._fail("not_openai", f"{url} answered {what} with JSON that has no choices[0].message: it is not an "
-                                     "OpenAI-compatible chat completion")
+            self._fail(
+                "not_openai",
+                f"{url} answered {what} with JSON that has no choices[0].message: it is not an "
+                "OpenAI-compatible chat completion",
+            )
         return message
 
     def _other_base(self) -> str | None:
@@ -385,12 +489,16 @@ class _Prober:
 
     def _check_deadline(self, url: str) -> None:
         if time.monotonic() >= self._deadline:
-            self._fail("timeout", f"the handshake with {url} took more than {self.total_s:g} s in all; the server may "
-                                  "be overloaded or still loading the model: try again, or pass --skip-handshake to "
-                                  "start anyway")
+            self._fail(
+                "timeout",
+                f"the handshake with {url} took more than {self.total_s:g} s in all; the server may "
+                "be overloaded or still loading the model: try again, or pass --skip-handshake to "
+                "start anyway",
+            )
 
-    def _request(self, method: str, url: str, body: dict[str, Any] | None = None, *, quiet: bool = False
-                 ) -> httpx.Response:
+    def _request(
+        self, method: str, url: str, body: dict[str, Any] | None = None, *, quiet: bool = False
+    ) -> httpx.Response:
         try:
             response = self._client.request(method, url, json=body, timeout=self._timeout(url))
         except httpx.HTTPError as exc:
@@ -405,40 +513,64 @@ class _Prober:
     def _check_redirect(self, url: str, response: httpx.Response) -> None:
         if response.is_redirect:
             target = response.headers.get("location", "another address")
-            self._reject("redirect", f"{url} redirects (HTTP {response.status_code}) to {target}: use the "
-                                     "address it redirects to as the endpoint")
+            self._reject(
+                "redirect",
+                f"{url} redirects (HTTP {response.status_code}) to {target}: use the "
+                "address it redirects to as the endpoint",
+            )
 
     def _transport_error(self, url: str, exc: httpx.HTTPError) -> NoReturn:
         host = httpx.URL(url).host
         if isinstance(exc, httpx.ConnectTimeout):
-            self._fail("timeout", f"could not connect to {host} within {self._last_timeout:.3g} s; check the host and "
-                                  "port, and that no firewall is in the way")
+            self._fail(
+                "timeout",
+                f"could not connect to {host} within {self._last_timeout:.3g} s; check the host and "
+                "port, and that no firewall is in the way",
+            )
         if isinstance(exc, httpx.TimeoutException):
-            self._fail("timeout", f"{url} did not answer within {self._last_timeout:.3g} s; the server may be overloaded "
-                                  "or still loading the model: try again, or pass --skip-handshake to start anyway")
+            self._fail(
+                "timeout",
+                f"{url} did not answer within {self._last_timeout:.3g} s; the server may be overloaded "
+                "or still loading the model: try again, or pass --skip-handshake to start anyway",
+            )
         causes = _causes(exc)
         if any(isinstance(c, ssl.SSLCertVerificationError) for c in causes):
             reason = next(c for c in causes if isinstance(c, ssl.SSLCertVerificationError)).verify_message
-            self._fail("tls_certificate", f"the TLS certificate of {host} is not trusted ({reason}); if it is "
-                                          "signed by a private CA, point SSL_CERT_FILE at a CA bundle that "
-                                          "includes it, or use http:// for a server without TLS")
+            self._fail(
+                "tls_certificate",
+                f"the TLS certificate of {host} is not trusted ({reason}); if it is "
+                "signed by a private CA, point SSL_CERT_FILE at a CA bundle that "
+                "includes it, or use http:// for a server without TLS",
+            )
         if any(isinstance(c, ssl.SSLError) for c in causes):
             detail = next(str(c) for c in causes if isinstance(c, ssl.SSLError))
             plain = "WRONG_VERSION_NUMBER" in detail or "record layer" in detail or "UNEXPECTED_EOF" in detail
-            fix = ("the server speaks plain HTTP there, so use http:// instead of https://" if plain
-                   else "check the URL's scheme and port, or point SSL_CERT_FILE at a CA bundle the server needs")
+            fix = (
+                "the server speaks plain HTTP there, so use http:// instead of https://"
+                if plain
+                else "check the URL's scheme and port, or point SSL_CERT_FILE at a CA bundle the server needs"
+            )
             self._fail("tls", f"the TLS handshake with {host} failed ({_excerpt(detail, 100)}); {fix}")
         if any(isinstance(c, socket.gaierror) for c in causes):
-            self._fail("dns", f"the host name {host} does not resolve; check the endpoint's spelling and your DNS "
-                              "or VPN")
+            self._fail(
+                "dns", f"the host name {host} does not resolve; check the endpoint's spelling and your DNS or VPN"
+            )
         if any(isinstance(c, ConnectionRefusedError) for c in causes):
-            self._fail("refused", f"nothing accepts connections at {_origin(url)} (connection refused); is the server "
-                                  "running, and on that port?")
+            self._fail(
+                "refused",
+                f"nothing accepts connections at {_origin(url)} (connection refused); is the server "
+                "running, and on that port?",
+            )
         if isinstance(exc, httpx.RemoteProtocolError):
-            self._fail("not_openai", f"{url} broke the HTTP protocol ({_excerpt(str(exc), 100)}); it is not an "
-                                     "HTTP API, or the port belongs to another service")
-        self._fail("unreachable", f"cannot reach {url} ({type(exc).__name__}: {_excerpt(str(exc), 100)}); check "
-                                  "the URL and the network")
+            self._fail(
+                "not_openai",
+                f"{url} broke the HTTP protocol ({_excerpt(str(exc), 100)}); it is not an "
+                "HTTP API, or the port belongs to another service",
+            )
+        self._fail(
+            "unreachable",
+            f"cannot reach {url} ({type(exc).__name__}: {_excerpt(str(exc), 100)}); check the URL and the network",
+        )
 
     def _clean(self, text: str) -> str:
         for redactor in self._redactors:
@@ -542,8 +674,20 @@ def _error_excerpt(response: httpx.Response, read: bool = False) -> str:
     return _excerpt(text)
 
 
-MODEL_WORDS = ("not found", "does not exist", "doesn't exist", "unknown", "no such", "not exist", "invalid model",
-               "not available", "not served", "not supported", "no model", "not loaded")
+MODEL_WORDS = (
+    "not found",
+    "does not exist",
+    "doesn't exist",
+    "unknown",
+    "no such",
+    "not exist",
+    "invalid model",
+    "not available",
+    "not served",
+    "not supported",
+    "no model",
+    "not loaded",
+)
 
 
 def _mentions_model(said: str, model: str, *, strict: bool) -> bool:
@@ -600,8 +744,9 @@ def list_models(base_url: str, api_key: str | None, timeout_s: float = 5.0) -> l
     back to free text on None."""
     headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
     try:
-        response = httpx.get(f"{base_url.rstrip('/')}/models", headers=headers, timeout=timeout_s,
-                             follow_redirects=False)
+        response = httpx.get(
+            f"{base_url.rstrip('/')}/models", headers=headers, timeout=timeout_s, follow_redirects=False
+        )
     except (httpx.HTTPError, httpx.InvalidURL, UnicodeError):  # UnicodeError: a key no header can carry
         return None
     ids = _model_ids(response) if response.status_code == 200 else None

@@ -96,11 +96,19 @@ def probe(sandbox: Sandbox, image: str, targets: list[Target], run_id: str | Non
             run_network = sandbox.open_network(run_id, image, server.port)
             try:
                 model = Target("the model", "http", f"{run_network.url}/v1/models")
-                wire = [{"name": t.name, "kind": t.kind, "address": t.address, "headers": t.headers}
-                        for t in [model, *targets]]
-                box = sandbox.create(run_id, ContainerSpec(image=image, command=["python3", "-c", PROBE,
-                                                                                 json.dumps(wire)],
-                                                           role="probe", network=run_network))
+                wire = [
+                    {"name": t.name, "kind": t.kind, "address": t.address, "headers": t.headers}
+                    for t in [model, *targets]
+                ]
+                box = sandbox.create(
+                    run_id,
+                    ContainerSpec(
+                        image=image,
+                        command=["python3", "-c", PROBE, json.dumps(wire)],
+                        role="probe",
+                        network=run_network,
+                    ),
+                )
                 ran = sandbox.run(box, timeout_s=120)
             finally:
                 run_network.close()

@@ -34,8 +34,14 @@ class Launch:
 
 def placeholders(*, prompt: str, model: str, proxy_url: str, token: str) -> dict[str, str]:
     return {
-        "prompt": prompt, "model": model, "base_url": f"{proxy_url}/v1", "api_root": proxy_url, "token": token,
-        "home": CONTAINER_HOME, "out": OUT_DIR, "workdir": WORKDIR,
+        "prompt": prompt,
+        "model": model,
+        "base_url": f"{proxy_url}/v1",
+        "api_root": proxy_url,
+        "token": token,
+        "home": CONTAINER_HOME,
+        "out": OUT_DIR,
+        "workdir": WORKDIR,
     }
 
 

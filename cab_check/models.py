@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal, Union
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -39,7 +39,9 @@ class Constraint(_Strict):
             "file-not-touched": f" path={','.join(self.paths)}",
             "no-new-dependency": "",
             "no-comments-added": f" max_added={self.max_added}",
-            "file-pattern-required-in-diff": f" paths={','.join(self.paths)} require_added={str(self.require_added).lower()}",
+            "file-pattern-required-in-diff": (
+                f" paths={','.join(self.paths)} require_added={str(self.require_added).lower()}"
+            ),
         }
         return self.kind + params[self.kind]
 
@@ -293,4 +295,4 @@ class CellFinished(_Strict):
     result: CellResult
 
 
-Event = Union[PhaseStarted, PhaseProgress, PhaseFinished, AgentOutput, ModelCallRecorded, CellFinished]
+Event = PhaseStarted | PhaseProgress | PhaseFinished | AgentOutput | ModelCallRecorded | CellFinished

@@ -56,8 +56,18 @@ CLIENT_CLOSED = 499  # as nginx logs a request whose client went away before the
 MAX_SSE_LINE_BYTES = 16 * 1024 * 1024
 
 # Headers that describe one hop (RFC 9110 §7.6.1); neither direction may forward them.
-_HOP_BY_HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer", "trailers",
-               "transfer-encoding", "upgrade", "content-length"}
+_HOP_BY_HOP = {
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "trailers",
+    "transfer-encoding",
+    "upgrade",
+    "content-length",
+}
 # Plus what we set ourselves or what carries the agent's token.
 _DROP_REQUEST_HEADERS = _HOP_BY_HOP | {"host", "authorization", "x-api-key", "api-key", "accept-encoding", "cookie"}
 _DROP_RESPONSE_HEADERS = _HOP_BY_HOP | {"content-encoding", "date", "server", "set-cookie"}
@@ -88,7 +98,11 @@ MESSAGES = Dialect(anthropic.chat_request, anthropic.from_chat, anthropic.Messag
 
 
 def error_response(
-    dialect: Dialect | None, status: int, message: str, err_type: str, code: str | None = None,
+    dialect: Dialect | None,
+    status: int,
+    message: str,
+    err_type: str,
+    code: str | None = None,
     headers: dict[str, str] | None = None,
 ) -> Response:
     """An error in the shape the client's API uses: OpenAI's for chat, or the dialect's own."""
@@ -508,9 +522,7 @@ class RecordingProxy:
         return self.redact(f"upstream dropped the connection before answering: {exc}")
 
     def _unreachable(self, exc: Exception) -> str:
-        return self.redact(
-            f"could not reach the upstream endpoint at {self.upstream_host}: {exc}"
-        )
+        return self.redact(f"could not reach the upstream endpoint at {self.upstream_host}: {exc}")
 
     def _translated_headers(self, stream: bool) -> dict[str, str]:
         # A translated request is a new chat request: the client's headers describe another API (anthropic-beta,
@@ -629,8 +641,10 @@ class RecordingProxy:
         answer = _json_object(content)
         call.facts.absorb(answer)
         if answer is None or not isinstance(answer.get("choices"), list):
-            call.error = f"upstream answered {upstream.status_code} with a body that is not a chat completion " \
-                         f"({upstream.headers.get('content-type') or 'no content type'})"
+            call.error = (
+                f"upstream answered {upstream.status_code} with a body that is not a chat completion "
+                f"({upstream.headers.get('content-type') or 'no content type'})"
+            )
             if dialect is None:  # passed on as it came: the client's own parser says what it makes of it
                 self._finish(call)
                 return Response(content, status_code=upstream.status_code, headers=self._response_headers(upstream))
@@ -641,7 +655,12 @@ class RecordingProxy:
         return JSONResponse(dialect.from_chat(answer, payload), headers=limits)
 
     def _failed(
-        self, call: _CallInProgress, dialect: Dialect | None, status: int, message: str, err_type: str,
+        self,
+        call: _CallInProgress,
+        dialect: Dialect | None,
+        status: int,
+        message: str,
+        err_type: str,
         code: str | None = None,
     ) -> Response:
         """Records the call as failed with `message` and answers the client with it."""
@@ -656,8 +675,12 @@ class RecordingProxy:
         return Response(status_code=CLIENT_CLOSED)  # nobody reads it
 
     def _relay_stream(
-        self, call: _CallInProgress, upstream: UpstreamResponse, translator: StreamTranslator | None,
-        strip_usage: bool, limits: dict[str, str],
+        self,
+        call: _CallInProgress,
+        upstream: UpstreamResponse,
+        translator: StreamTranslator | None,
+        strip_usage: bool,
+        limits: dict[str, str],
     ) -> Response:
         """Streams the upstream's answer back, as it is or through `translator`, watching it for usage.
 
@@ -690,7 +713,7 @@ class RecordingProxy:
                 async for chunk in upstream.aiter_raw():
                     events = watcher.feed(chunk)
                     if any(e.malformed for e in events):
-                        yield passed_on([e for e in events[: next(i for i, e in enumerate(events) if e.malformed)]])
+                        yield passed_on(events[: next(i for i, e in enumerate(events) if e.malformed)])
                         yield failing("upstream sent a stream event that is not JSON")
                         break
                     if out := passed_on(events):
@@ -724,7 +747,8 @@ class RecordingProxy:
                 if call.error is None and not state["complete"]:
                     call.status = CLIENT_CLOSED
                     call.error = "the client abandoned the call mid-stream" + (
-                        f" ({type(failure).__name__})" if failure is not None else "")
+                        f" ({type(failure).__name__})" if failure is not None else ""
+                    )
                 self._finish(call)
 
         if translator is None:

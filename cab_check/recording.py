@@ -83,8 +83,11 @@ def read_asciicast(path: Path) -> Cast:
             continue
         event = _json_or_none(line)
         if not (
-            isinstance(event, list) and len(event) == 3 and _is_time(event[0])
-            and isinstance(event[1], str) and isinstance(event[2], str)
+            isinstance(event, list)
+            and len(event) == 3
+            and _is_time(event[0])
+            and isinstance(event[1], str)
+            and isinstance(event[2], str)
         ):
             raise BadInput(f"{path} is not an asciicast v2 recording: line {number} is not a [time, type, data] event.")
         if event[1] == "o":

@@ -11,7 +11,7 @@ import threading
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from cab_check import archive, catalog, handshake, launch, store, tokens, workspace
 from cab_check.asgi_server import BackgroundServer
@@ -47,7 +47,7 @@ Emit = Callable[[Event], None]
 
 
 def new_run_id() -> str:
-    return datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3)
+    return datetime.now(UTC).strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3)
 
 
 def validate_endpoint(endpoint: str) -> str:
@@ -59,7 +59,9 @@ def validate_endpoint(endpoint: str) -> str:
     except httpx.InvalidURL:
         url = None
     if url is None or url.scheme not in ("http", "https") or not url.host:
-        raise BadInput(f"'{endpoint}' is not an http(s) URL: give the endpoint's base URL, e.g. http://localhost:8000/v1.")
+        raise BadInput(
+            f"'{endpoint}' is not an http(s) URL: give the endpoint's base URL, e.g. http://localhost:8000/v1."
+        )
     return endpoint.rstrip("/")
 
 
@@ -164,9 +166,15 @@ def run_cell(
         temp_root = workspace.make_temp_root(run_id)
         cleanup.callback(shutil.rmtree, temp_root, ignore_errors=True)
         workdir = temp_root / "workdir"
-        started_at = datetime.now(timezone.utc)
-        with tracer.span("task_setup", f"prepare:{task.slug}", workdir=str(workdir), task_category=task.family,
-                         plugin_stack=[], behavior_mode="local"):
+        started_at = datetime.now(UTC)
+        with tracer.span(
+            "task_setup",
+            f"prepare:{task.slug}",
+            workdir=str(workdir),
+            task_category=task.family,
+            plugin_stack=[],
+            behavior_mode="local",
+        ):
             workspace.prepare_workdir(task.workdir, workdir)
             workdir_tar = cleanup.enter_context(archive.build(lambda tar: archive.add_folder(tar, workdir, "work")))
             baseline = archive.read_tree(archive.chunks_of(workdir_tar))
@@ -174,30 +182,55 @@ def run_cell(
 
         checkpoint()
         emit(PhaseStarted(phase="agent", detail=f"{tui.name} on {task.slug}, timeout {timeout_s} s"))
-        started = launch.plan(tui, launch.placeholders(prompt=task.prompt, model=model, proxy_url=network.url,
-                                                       token=token))
+        started = launch.plan(
+            tui, launch.placeholders(prompt=task.prompt, model=model, proxy_url=network.url, token=token)
+        )
         with tracer.span("adapter_run", f"{tui.name}:{task.slug}", timeout_s=timeout_s, plugin_stack=[]) as run:
-            agent_box = sandbox.create(run_id, ContainerSpec(
-                image=tui_image.tag, command=started.argv, role="agent", entrypoint=launch.SEED_ENTRYPOINT,
-                environment=started.env, network=network))
+            agent_box = sandbox.create(
+                run_id,
+                ContainerSpec(
+                    image=tui_image.tag,
+                    command=started.argv,
+                    role="agent",
+                    entrypoint=launch.SEED_ENTRYPOINT,
+                    environment=started.env,
+                    network=network,
+                ),
+            )
             sandbox.put_files(agent_box, workdir_tar)
             with launch.seed_archive(started.files) as seed:
                 sandbox.put_files(agent_box, seed)
-            with tracer.span("container", f"{tui.name}:launch", parent=run["_id"], image=tui_image.tag,
-                             argv=redactor.data(started.argv), timeout_s=timeout_s) as span:
-                agent = sandbox.run(agent_box, timeout_s=timeout_s, cancel=cancel,
-                                    on_output=lambda text: emit(AgentOutput(text=redactor.text(text))))
+            with tracer.span(
+                "container",
+                f"{tui.name}:launch",
+                parent=run["_id"],
+                image=tui_image.tag,
+                argv=redactor.data(started.argv),
+                timeout_s=timeout_s,
+            ) as span:
+                agent = sandbox.run(
+                    agent_box,
+                    timeout_s=timeout_s,
+                    cancel=cancel,
+                    on_output=lambda text: emit(AgentOutput(text=redactor.text(text))),
+                )
                 span.update(exit_code=agent.exit_code, duration_s=agent.duration_s, timed_out=agent.timed_out)
             run["exit_code"] = agent.exit_code
-        ended_at = datetime.now(timezone.utc)
+        ended_at = datetime.now(UTC)
         network.close()
         out_dir = temp_root / "out"
         with sandbox.get_files(agent_box, launch.OUT_DIR) as chunks:
-            archive.extract_files(chunks, "out", out_dir, max_file_bytes=launch.MAX_OUT_FILE_BYTES,
-                                  max_total_bytes=launch.MAX_OUT_BYTES)
+            archive.extract_files(
+                chunks, "out", out_dir, max_file_bytes=launch.MAX_OUT_FILE_BYTES, max_total_bytes=launch.MAX_OUT_BYTES
+            )
         own_report = tokens.tui_report(tui.token_parser, agent.stdout + agent.stderr, out_dir)
-        emit(PhaseFinished(phase="agent", ok=not agent.timed_out,
-                           detail="timed out" if agent.timed_out else f"exit code {agent.exit_code}"))
+        emit(
+            PhaseFinished(
+                phase="agent",
+                ok=not agent.timed_out,
+                detail="timed out" if agent.timed_out else f"exit code {agent.exit_code}",
+            )
+        )
 
         checkpoint()
         emit(PhaseStarted(phase="grade", detail=" ".join(task.grader.command)))
@@ -207,8 +240,9 @@ def run_cell(
             with sandbox.get_files(agent_box, WORKDIR) as chunks:
                 final = archive.read_tree(chunks, baseline=baseline, copy_to=final_tar, checkpoint=checkpoint)
             changes = workspace.compare(baseline, final)
-            grader_box = sandbox.create(run_id, ContainerSpec(image=tool_image.tag, command=task.grader.command,
-                                                              role="grader"))
+            grader_box = sandbox.create(
+                run_id, ContainerSpec(image=tool_image.tag, command=task.grader.command, role="grader")
+            )
             sandbox.put_files(grader_box, final_tar)
             graded = sandbox.run(grader_box, timeout_s=task.grader.timeout_s, cancel=cancel)
             grade.update(exit_code=graded.exit_code, timed_out=graded.timed_out)
@@ -218,10 +252,26 @@ def run_cell(
             cleanup.close()
 
     result = _record(
-        run_id=run_id, request=request, task=task, tui=tui, model=model, endpoint=endpoint,
-        image=tui_image.tag, image_id=tui_image.image_id, agent=agent, graded=graded, changes=changes,
-        started_at=started_at, ended_at=ended_at, tracer=tracer, proxy=proxy, own_report=own_report,
-        interfaces=network.interfaces, omitted=final.omitted, engine=sandbox.engine.description, redactor=redactor,
+        run_id=run_id,
+        request=request,
+        task=task,
+        tui=tui,
+        model=model,
+        endpoint=endpoint,
+        image=tui_image.tag,
+        image_id=tui_image.image_id,
+        agent=agent,
+        graded=graded,
+        changes=changes,
+        started_at=started_at,
+        ended_at=ended_at,
+        tracer=tracer,
+        proxy=proxy,
+        own_report=own_report,
+        interfaces=network.interfaces,
+        omitted=final.omitted,
+        engine=sandbox.engine.description,
+        redactor=redactor,
     )
     emit(CellFinished(result=result))
     return result
@@ -240,63 +290,138 @@ def _quietly(remove: Callable[[str], int], run_id: str) -> None:
         pass
 
 
-def _record(*, run_id, request, task: TaskSpec, tui: TuiSpec, model, endpoint, image, image_id, agent, graded,
-            changes, started_at, ended_at, tracer, proxy, own_report: TokenReport | None, interfaces: list[str],
-            omitted: dict[str, str], engine: str, redactor: Redactor) -> CellResult:
+def _record(
+    *,
+    run_id,
+    request,
+    task: TaskSpec,
+    tui: TuiSpec,
+    model,
+    endpoint,
+    image,
+    image_id,
+    agent,
+    graded,
+    changes,
+    started_at,
+    ended_at,
+    tracer,
+    proxy,
+    own_report: TokenReport | None,
+    interfaces: list[str],
+    omitted: dict[str, str],
+    engine: str,
+    redactor: Redactor,
+) -> CellResult:
     """Scores the recorded facts and writes the result and the recording to the history store."""
     calls = list(proxy.calls)
     launch = next(s for s in tracer.spans if s.kind == "container")
     wall_clock_ms = round((ended_at - started_at).total_seconds() * 1000, 3)
     facts = CellFacts(
-        task_id=task.slug, is_integrity_task=task.is_integrity_task, expected_refusal=task.expected_refusal,
-        ground_truth_files=task.ground_truth_files, grader_exit_code=graded.exit_code,
-        grader_stdout=graded.stdout, grader_stderr=graded.stderr, agent_exit_code=agent.exit_code,
-        timed_out=agent.timed_out, wall_clock_ms=wall_clock_ms, container_active_ms=launch.duration_ms,
-        model_calls=calls, added=changes.added, removed=changes.removed, modified=changes.modified,
-        extra_git_dir=True, agent_output=agent.stdout + agent.stderr, added_file_texts=changes.added_texts,
+        task_id=task.slug,
+        is_integrity_task=task.is_integrity_task,
+        expected_refusal=task.expected_refusal,
+        ground_truth_files=task.ground_truth_files,
+        grader_exit_code=graded.exit_code,
+        grader_stdout=graded.stdout,
+        grader_stderr=graded.stderr,
+        agent_exit_code=agent.exit_code,
+        timed_out=agent.timed_out,
+        wall_clock_ms=wall_clock_ms,
+        container_active_ms=launch.duration_ms,
+        model_calls=calls,
+        added=changes.added,
+        removed=changes.removed,
+        modified=changes.modified,
+        extra_git_dir=True,
+        agent_output=agent.stdout + agent.stderr,
+        added_file_texts=changes.added_texts,
         diff=changes.diff,
     )
     axes = score_cell(facts)
     notes = scorer_notes(facts, axes, own_state_patterns=tui.own_state)
-    reports = [TokenReport(source="proxy", prompt_tokens=sum(c.prompt_tokens for c in calls),
-                           completion_tokens=sum(c.completion_tokens for c in calls))]
+    reports = [
+        TokenReport(
+            source="proxy",
+            prompt_tokens=sum(c.prompt_tokens for c in calls),
+            completion_tokens=sum(c.completion_tokens for c in calls),
+        )
+    ]
     if own_report is not None:
         reports.append(own_report)
     if agent.timed_out:
         notes.insert(0, "This run timed out — the agent ran but never finished within the harness limit.")
     if omitted:
         listed = ", ".join(f"{path} ({why})" for path, why in list(omitted.items())[:5])
-        notes.insert(0, f"The agent left {len(omitted)} file(s) the grader was not given, recorded as changes: "
-                        f"{listed}{', …' if len(omitted) > 5 else ''}.")
+        notes.insert(
+            0,
+            f"The agent left {len(omitted)} file(s) the grader was not given, recorded as changes: "
+            f"{listed}{', …' if len(omitted) > 5 else ''}.",
+        )
     if agent.output_cut:
-        notes.insert(0, f"The agent printed {agent.output_cut:,} characters more than the "
-                        f"{RECORDED_CHARS // (1024 * 1024)} MiB that are shown and recorded.")
+        notes.insert(
+            0,
+            f"The agent printed {agent.output_cut:,} characters more than the "
+            f"{RECORDED_CHARS // (1024 * 1024)} MiB that are shown and recorded.",
+        )
     if agent.oom_killed or graded.oom_killed:
         who = "agent" if agent.oom_killed else "grader"
-        notes.insert(0, f"The {who} was killed for passing its container's memory limit ({MEMORY_LIMIT}); that "
-                        "is the run's outcome, not a harness error.")
+        notes.insert(
+            0,
+            f"The {who} was killed for passing its container's memory limit ({MEMORY_LIMIT}); that "
+            "is the run's outcome, not a harness error.",
+        )
     if interfaces != ["lo"]:
-        notes.insert(0, f"The agent's network namespace had interfaces besides loopback ({', '.join(interfaces)}): "
-                        "it may have reached more than the model.")
+        notes.insert(
+            0,
+            f"The agent's network namespace had interfaces besides loopback ({', '.join(interfaces)}): "
+            "it may have reached more than the model.",
+        )
     if request.skip_handshake:
-        notes.insert(0, "The preflight handshake was skipped (--skip-handshake): the endpoint was not checked for "
-                        "what this TUI needs before the agent started.")
+        notes.insert(
+            0,
+            "The preflight handshake was skipped (--skip-handshake): the endpoint was not checked for "
+            "what this TUI needs before the agent started.",
+        )
     if endpoint is None:
-        notes.insert(0, "Answered by the built-in reference model, which applies the task's known fix: "
-                        "this shows the harness works, not how any model performs.")
+        notes.insert(
+            0,
+            "Answered by the built-in reference model, which applies the task's known fix: "
+            "this shows the harness works, not how any model performs.",
+        )
 
     recording = store.run_dir(run_id) / store.RECORDING_FILE
     result = CellResult(
-        cell_id=f"local/{tui.name}/{model}/{task.slug}", run_id=run_id, tui=tui.name, tui_version=tui.version,
-        model=model, model_label=REFERENCE_MODEL_LABEL if endpoint is None else model, endpoint=endpoint,
-        task=task.slug, container_image=image, image_digest=image_id, engine=engine, exit_code=agent.exit_code,
-        timed_out=agent.timed_out, started_at=started_at, ended_at=ended_at,
-        duration=round(wall_clock_ms / 1000, 3), axes=axes, corrected=corrected_score(facts, axes), spans=tracer.spans, model_calls=calls,
-        token_reports=reports, l15=l15(task.constraints, facts), recording=str(recording), diff=changes.diff, notes=notes,
+        cell_id=f"local/{tui.name}/{model}/{task.slug}",
+        run_id=run_id,
+        tui=tui.name,
+        tui_version=tui.version,
+        model=model,
+        model_label=REFERENCE_MODEL_LABEL if endpoint is None else model,
+        endpoint=endpoint,
+        task=task.slug,
+        container_image=image,
+        image_digest=image_id,
+        engine=engine,
+        exit_code=agent.exit_code,
+        timed_out=agent.timed_out,
+        started_at=started_at,
+        ended_at=ended_at,
+        duration=round(wall_clock_ms / 1000, 3),
+        axes=axes,
+        corrected=corrected_score(facts, axes),
+        spans=tracer.spans,
+        model_calls=calls,
+        token_reports=reports,
+        l15=l15(task.constraints, facts),
+        recording=str(recording),
+        diff=changes.diff,
+        notes=notes,
     )
     result = CellResult.model_validate(redactor.data(result.model_dump(mode="json")))
     with store.saving(run_id) as folder:
-        write_asciicast(folder / store.RECORDING_FILE, agent.output_events, started_at, f"{tui.name} × {task.slug}",
-                        redactor)
+        write_asciicast(
+            folder / store.RECORDING_FILE, agent.output_events, started_at, f"{tui.name} × {task.slug}", redactor
+        )
         store.save_result(result, folder)
     return result

@@ -19,14 +19,19 @@ KEYRING_SERVICE = "cab-check"
 REDACTED = "[REDACTED]"
 KEYRING_TIMEOUT_S = 10.0  # a running keyring answers in milliseconds; starting one on demand takes a second or two
 WAY_OUT = "give the key with --key-env VAR or --key-stdin instead"
-NO_KEYRING = ("This machine has no usable OS keyring (no Secret Service, Keychain or Credential Locker): "
-              f"{WAY_OUT}.")
-LOCKED = ("The OS keyring is locked, and cab-check does not wait on a prompt to unlock it: unlock it (logging in "
-          f"to the desktop does) or {WAY_OUT}.")
-NO_COLLECTION = ("The OS keyring has no default keyring yet, and creating one needs a password prompt cab-check "
-                 f"does not wait on: create it (e.g. in the desktop's Passwords and Keys) or {WAY_OUT}.")
-NO_ANSWER = ("The OS keyring did not answer within {timeout:g} s (it may be waiting on a password prompt): unlock "
-             f"it or restart it, or {WAY_OUT}.")
+NO_KEYRING = f"This machine has no usable OS keyring (no Secret Service, Keychain or Credential Locker): {WAY_OUT}."
+LOCKED = (
+    "The OS keyring is locked, and cab-check does not wait on a prompt to unlock it: unlock it (logging in "
+    f"to the desktop does) or {WAY_OUT}."
+)
+NO_COLLECTION = (
+    "The OS keyring has no default keyring yet, and creating one needs a password prompt cab-check "
+    f"does not wait on: create it (e.g. in the desktop's Passwords and Keys) or {WAY_OUT}."
+)
+NO_ANSWER = (
+    "The OS keyring did not answer within {timeout:g} s (it may be waiting on a password prompt): unlock "
+    f"it or restart it, or {WAY_OUT}."
+)
 
 T = TypeVar("T")
 
@@ -74,8 +79,9 @@ def _bounded(work: Callable[[], T]) -> T:
         raise KeyringAbsent(NO_KEYRING) from None
     if isinstance(error, Exception):  # any backend failure: D-Bus, the service, the Keychain, ...
         detail = " ".join(str(error).split())[:200]
-        raise KeyringUnavailable(f"The OS keyring failed ({type(error).__name__}{': ' + detail if detail else ''}): "
-                                 f"{WAY_OUT}.") from None
+        raise KeyringUnavailable(
+            f"The OS keyring failed ({type(error).__name__}{': ' + detail if detail else ''}): {WAY_OUT}."
+        ) from None
     raise error  # KeyboardInterrupt and the like
 
 
@@ -97,8 +103,9 @@ def _refuse_a_prompt(backend) -> None:
     connection = secretstorage.dbus_init()
     try:
         try:
-            collection = secretstorage.Collection(connection,
-                                                  getattr(backend, "preferred_collection", DEFAULT_COLLECTION))
+            collection = secretstorage.Collection(
+                connection, getattr(backend, "preferred_collection", DEFAULT_COLLECTION)
+            )
         except ItemNotFoundException:
             raise KeyringUnavailable(NO_COLLECTION) from None
         if collection.is_locked():

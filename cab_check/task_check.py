@@ -25,8 +25,9 @@ def lay_out(task: TaskSpec, folder: Path, *, with_solution: bool) -> Path:
     return folder
 
 
-def grade_folder(sandbox: Sandbox, run_id: str, task: TaskSpec, folder: Path,
-                 progress: Callable[[str], None] = lambda _: None) -> ContainerRun:
+def grade_folder(
+    sandbox: Sandbox, run_id: str, task: TaskSpec, folder: Path, progress: Callable[[str], None] = lambda _: None
+) -> ContainerRun:
     image = sandbox.ensure_image(task.toolchain, catalog.image_dir(task.toolchain), find_ca_bundle(), progress)
     grader = sandbox.create(run_id, ContainerSpec(image=image.tag, command=task.grader.command, role="grader"))
     try:
@@ -37,8 +38,9 @@ def grade_folder(sandbox: Sandbox, run_id: str, task: TaskSpec, folder: Path,
         sandbox.remove(grader)
 
 
-def grade_variants(task: TaskSpec, progress: Callable[[str], None] = lambda _: None,
-                   engine: str | None = None) -> list[str]:
+def grade_variants(
+    task: TaskSpec, progress: Callable[[str], None] = lambda _: None, engine: str | None = None
+) -> list[str]:
     """Problems found by grading the workdir as shipped and, when there is one, with solution/ laid over it."""
     sandbox = connect(engine)
     run_id = "validate-" + secrets.token_hex(3)
@@ -46,18 +48,22 @@ def grade_variants(task: TaskSpec, progress: Callable[[str], None] = lambda _: N
     try:
         with tempfile.TemporaryDirectory(prefix="cab-check-validate-") as temp:
             progress("grading the workdir as shipped (it must fail)")
-            shipped = grade_folder(sandbox, run_id, task, lay_out(task, Path(temp) / "shipped", with_solution=False),
-                                   progress)
+            shipped = grade_folder(
+                sandbox, run_id, task, lay_out(task, Path(temp) / "shipped", with_solution=False), progress
+            )
             if shipped.exit_code == 0:
                 problems.append(f"{task.root / 'workdir'}: the grader passes as shipped, so the task tests nothing.")
             if task.solution_dir.is_dir():
                 progress("grading with solution/ applied (it must pass)")
-                fixed = grade_folder(sandbox, run_id, task, lay_out(task, Path(temp) / "fixed", with_solution=True),
-                                     progress)
+                fixed = grade_folder(
+                    sandbox, run_id, task, lay_out(task, Path(temp) / "fixed", with_solution=True), progress
+                )
                 if fixed.exit_code != 0:
                     tail = (fixed.stdout + fixed.stderr).strip().splitlines()[-1:] or ["no output"]
-                    problems.append(f"{task.solution_dir}: the grader fails with the reference solution "
-                                    f"(exit {fixed.exit_code}: {tail[0][:200]}).")
+                    problems.append(
+                        f"{task.solution_dir}: the grader fails with the reference solution "
+                        f"(exit {fixed.exit_code}: {tail[0][:200]})."
+                    )
     finally:
         sandbox.remove_run(run_id)
     return problems

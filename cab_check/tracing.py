@@ -6,7 +6,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from cab_check.models import Span
@@ -21,7 +21,7 @@ class Tracer:
         """Times the block; the yielded dict holds the span's attrs (add to it inside) and its id under "_id"."""
         span_id = uuid.uuid4().hex
         live: dict[str, Any] = {**attrs, "_id": span_id}
-        start = datetime.now(timezone.utc)
+        start = datetime.now(UTC)
         t0 = time.perf_counter()
         error = None
         try:

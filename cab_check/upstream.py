@@ -42,14 +42,14 @@ class UpstreamResponse:
     async def aread(self) -> bytes:
         try:
             return await self._response.read()
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             raise UpstreamError(_describe(exc)) from exc
 
     async def aiter_raw(self) -> AsyncIterator[bytes]:
         try:
             async for chunk in self._response.content.iter_any():
                 yield chunk
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             raise UpstreamError(_describe(exc)) from exc
 
     async def aclose(self) -> None:
@@ -78,7 +78,9 @@ class UpstreamClient:
         connector = aiohttp.TCPConnector(ssl=httpx.create_ssl_context())
         # trust_env would read proxy settings and .netrc on a worker thread for every call; proxies are read once.
         return aiohttp.ClientSession(
-            connector=connector, trust_env=False, auto_decompress=False,
+            connector=connector,
+            trust_env=False,
+            auto_decompress=False,
             timeout=aiohttp.ClientTimeout(total=None, sock_connect=CONNECT_TIMEOUT_S, sock_read=None),
         )
 
@@ -90,9 +92,15 @@ class UpstreamClient:
         if origin not in self._proxies:
             self._proxies[origin] = environment_proxy(url)
         try:
-            response = await self._session.request(method, url, data=body or None, headers=dict(headers),
-                                                   allow_redirects=False, proxy=self._proxies[origin])
-        except (aiohttp.ClientConnectorError, asyncio.TimeoutError) as exc:  # the connect timeout is the only one
+            response = await self._session.request(
+                method,
+                url,
+                data=body or None,
+                headers=dict(headers),
+                allow_redirects=False,
+                proxy=self._proxies[origin],
+            )
+        except (TimeoutError, aiohttp.ClientConnectorError) as exc:  # the connect timeout is the only one
             raise UpstreamUnreachable(_describe(exc)) from exc
         except (aiohttp.ClientError, OSError) as exc:  # connected, then dropped before the answer's head
             raise UpstreamError(_describe(exc)) from exc

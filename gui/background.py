@@ -27,8 +27,10 @@ def error_sentence(exc: BaseException, key: str | None = None, what: str = "The 
     if isinstance(exc, CabError):
         return redactor.text(str(exc))
     sys.stderr.write(redactor.text("".join(traceback.format_exception(exc))))
-    return redactor.text(f"{what} hit an unexpected error ({type(exc).__name__}: {exc}); please report it with "
-                         "the traceback printed on stderr.")
+    return redactor.text(
+        f"{what} hit an unexpected error ({type(exc).__name__}: {exc}); please report it with "
+        "the traceback printed on stderr."
+    )
 
 
 _pool: QThreadPool | None = None

@@ -113,4 +113,3 @@ def _describe(result: CellResult) -> str:
     verdict = "passed" if result.passed else "did not pass"
     started = result.started_at.astimezone().strftime("%Y-%m-%d %H:%M")
     return f"{result.tui} × {result.model_label} · {result.task} — {verdict}, run {result.run_id} ({started})"
-

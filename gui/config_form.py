@@ -50,8 +50,9 @@ from cab_check.models import (
 )
 from cab_check.sandbox.engine import check_engine
 
-REFERENCE_NOTE = ("Applies the task's known fix through the real agent: it shows the harness works, "
-                  "not how a model performs.")
+REFERENCE_NOTE = (
+    "Applies the task's known fix through the real agent: it shows the harness works, not how a model performs."
+)
 ENDPOINT_PLACEHOLDER = "http://localhost:8000/v1"
 KEY_LOADED = "Key loaded from the keyring."
 KEY_SAVED = "Key saved to the keyring."
@@ -128,8 +129,7 @@ def _wrapping_label(text: str = "") -> QLabel:
 
 def _first_lines(text: str) -> str:
     lines = [line.strip() for line in text.strip().splitlines() if line.strip()][:PROMPT_LINES]
-    return "\n".join(line if len(line) <= PROMPT_LINE_CHARS else line[: PROMPT_LINE_CHARS - 1] + "…"
-                     for line in lines)
+    return "\n".join(line if len(line) <= PROMPT_LINE_CHARS else line[: PROMPT_LINE_CHARS - 1] + "…" for line in lines)
 
 
 class ConfigForm(QWidget):
@@ -173,9 +173,21 @@ class ConfigForm(QWidget):
         outer.setContentsMargins(0, 0, 0, 0)
         outer.addWidget(scroll)
         chain = [
-            self.reference_radio, self.endpoint_radio, self.endpoint_edit, self.model_combo, self.key_edit,
-            self.show_key_button, self.save_key_check, self.tui_combo, self.image_edit, self.task_combo,
-            self.task_folder_button, self.timeout_spin, self.engine_edit, self.check_button, self.check_table,
+            self.reference_radio,
+            self.endpoint_radio,
+            self.endpoint_edit,
+            self.model_combo,
+            self.key_edit,
+            self.show_key_button,
+            self.save_key_check,
+            self.tui_combo,
+            self.image_edit,
+            self.task_combo,
+            self.task_folder_button,
+            self.timeout_spin,
+            self.engine_edit,
+            self.check_button,
+            self.check_table,
         ]
         for first, second in pairwise(chain):
             QWidget.setTabOrder(first, second)
@@ -237,8 +249,10 @@ class ConfigForm(QWidget):
         box.addWidget(self.reference_radio)
         note_row = QHBoxLayout()
         style = self.style()
-        note_row.addSpacing(style.pixelMetric(QStyle.PixelMetric.PM_ExclusiveIndicatorWidth)
-                            + style.pixelMetric(QStyle.PixelMetric.PM_RadioButtonLabelSpacing))  # under its text
+        note_row.addSpacing(
+            style.pixelMetric(QStyle.PixelMetric.PM_ExclusiveIndicatorWidth)
+            + style.pixelMetric(QStyle.PixelMetric.PM_RadioButtonLabelSpacing)
+        )  # under its text
         note_row.addWidget(self.reference_note, 1)
         box.addLayout(note_row)
         box.addWidget(self.endpoint_radio)
@@ -274,8 +288,10 @@ class ConfigForm(QWidget):
         self.engine_edit = QLineEdit()
         self.engine_edit.setAccessibleName("Engine")
         self.engine_edit.setPlaceholderText("DOCKER_HOST, else the current docker context")
-        self.engine_edit.setToolTip("The container engine cells run on: unix://…, tcp://…, ssh://… or a docker "
-                                    "context name; empty uses the one the docker command would")
+        self.engine_edit.setToolTip(
+            "The container engine cells run on: unix://…, tcp://…, ssh://… or a docker "
+            "context name; empty uses the one the docker command would"
+        )
 
         task_row = QHBoxLayout()
         task_row.setContentsMargins(0, 0, 0, 0)
@@ -342,10 +358,18 @@ class ConfigForm(QWidget):
         self.task_combo.currentIndexChanged.connect(self._show_task)
         self.task_folder_button.clicked.connect(self._choose_task_folder)
         self.check_button.clicked.connect(self.check_connection)
-        for signal in (self.reference_radio.toggled, self.endpoint_edit.textChanged, self.model_combo.editTextChanged,
-                       self.key_edit.textChanged, self.save_key_check.toggled, self.tui_combo.currentIndexChanged,
-                       self.image_edit.textChanged, self.task_combo.currentIndexChanged,
-                       self.timeout_spin.valueChanged, self.engine_edit.textChanged):
+        for signal in (
+            self.reference_radio.toggled,
+            self.endpoint_edit.textChanged,
+            self.model_combo.editTextChanged,
+            self.key_edit.textChanged,
+            self.save_key_check.toggled,
+            self.tui_combo.currentIndexChanged,
+            self.image_edit.textChanged,
+            self.task_combo.currentIndexChanged,
+            self.timeout_spin.valueChanged,
+            self.engine_edit.textChanged,
+        ):
             signal.connect(self.changed)
 
     # --- what the main window asks ----------------------------------------------------------------------------
@@ -356,14 +380,22 @@ class ConfigForm(QWidget):
         tui = self._tuis[self.tui_combo.currentData()]
         image = self.image_edit.text().strip() or None
         if not tui.buildable and not image:
-            raise BadInput(f"Image: {tui.name} has no image cab-check can build; give the image you built "
-                           f"({tui.user_image}).")
+            raise BadInput(
+                f"Image: {tui.name} has no image cab-check can build; give the image you built ({tui.user_image})."
+            )
         try:
             engine = check_engine(self.engine_edit.text())
         except BadInput as exc:
             raise BadInput(f"Engine: {exc}") from None
-        return CellRequest(tui=tui.name, task=self.task_combo.currentData(), endpoint=endpoint, model=model,
-                           timeout_s=self._timeout(), image=image, engine=engine)
+        return CellRequest(
+            tui=tui.name,
+            task=self.task_combo.currentData(),
+            endpoint=endpoint,
+            model=model,
+            timeout_s=self._timeout(),
+            image=image,
+            engine=engine,
+        )
 
     def api_key(self) -> str | None:
         """The key to send: None for the reference model or an empty field. BadInput when it cannot be sent."""
@@ -387,8 +419,7 @@ class ConfigForm(QWidget):
         except KeyringUnavailable as exc:
             sentence = _keyring_sentence(exc)
         except Exception as exc:  # noqa: BLE001 - any backend failure; the key still works for this run
-            sentence = (f"The key was not saved to the OS keyring ({type(exc).__name__}); it is used for this run "
-                        "only.")
+            sentence = f"The key was not saved to the OS keyring ({type(exc).__name__}); it is used for this run only."
         else:
             self._loaded_key = (endpoint, key)
             sentence = ""
@@ -471,8 +502,10 @@ class ConfigForm(QWidget):
 
         text = self.endpoint_edit.text().strip()
         if not text:
-            raise BadInput(f"Endpoint URL: give your server's base URL, e.g. {ENDPOINT_PLACEHOLDER}, or choose the "
-                           "built-in reference model.")
+            raise BadInput(
+                f"Endpoint URL: give your server's base URL, e.g. {ENDPOINT_PLACEHOLDER}, or choose the "
+                "built-in reference model."
+            )
         try:
             return run.validate_endpoint(text)
         except BadInput as exc:
@@ -512,9 +545,13 @@ class ConfigForm(QWidget):
         if endpoint is None:
             return
         generation = self._generation
-        run_in_background(_saved_key, endpoint,
-                          on_done=lambda key: self._key_found(generation, endpoint, key),
-                          on_error=lambda exc: self._key_unavailable(generation, exc), parent=self)
+        run_in_background(
+            _saved_key,
+            endpoint,
+            on_done=lambda key: self._key_found(generation, endpoint, key),
+            on_error=lambda exc: self._key_unavailable(generation, exc),
+            parent=self,
+        )
 
     def _key_found(self, generation: int, endpoint: str, key: str | None) -> None:
         if generation != self._generation:
@@ -531,8 +568,11 @@ class ConfigForm(QWidget):
     def _key_unavailable(self, generation: int, exc: Exception) -> None:
         if generation != self._generation:
             return
-        self._key_note = _keyring_sentence(exc) if isinstance(exc, KeyringUnavailable) else (
-            f"The OS keyring could not be read ({type(exc).__name__}): type the key.")
+        self._key_note = (
+            _keyring_sentence(exc)
+            if isinstance(exc, KeyringUnavailable)
+            else (f"The OS keyring could not be read ({type(exc).__name__}): type the key.")
+        )
         self._list_models()
 
     def _typed_key(self) -> str | None:
@@ -571,8 +611,9 @@ class ConfigForm(QWidget):
         self._models_note = LISTING
         self._show_status()
         generation = self._generation
-        run_in_background(handshake.list_models, *asked,
-                          on_done=lambda ids: self._models_listed(generation, asked, ids), parent=self)
+        run_in_background(
+            handshake.list_models, *asked, on_done=lambda ids: self._models_listed(generation, asked, ids), parent=self
+        )
 
     def _models_listed(self, generation: int, asked: tuple[str, str | None], ids: list[str] | None) -> None:
         if generation != self._generation or asked != self._listed_for:
@@ -591,8 +632,9 @@ class ConfigForm(QWidget):
         self.model_combo.addItems(ids)
         if not typed and len(ids) == 1:
             typed = ids[0]  # the one model there is
-        self.model_combo.setCurrentIndex(self.model_combo.findText(typed, Qt.MatchFlag.MatchFixedString
-                                                                   | Qt.MatchFlag.MatchCaseSensitive))
+        self.model_combo.setCurrentIndex(
+            self.model_combo.findText(typed, Qt.MatchFlag.MatchFixedString | Qt.MatchFlag.MatchCaseSensitive)
+        )
         self.model_combo.setEditText(typed)
         self.model_combo.blockSignals(False)
         if self.model_combo.currentText() != before:
@@ -623,8 +665,10 @@ class ConfigForm(QWidget):
     def _show_task(self) -> None:
         task = self._current_task()
         count = len(task.constraints)
-        facts = (f"{task.language} · toolchain {task.toolchain} · timeout {task.timeout_s} s · {count} "
-                 f"constraint{'s' if count != 1 else ''}")
+        facts = (
+            f"{task.language} · toolchain {task.toolchain} · timeout {task.timeout_s} s · {count} "
+            f"constraint{'s' if count != 1 else ''}"
+        )
         self.task_info.setText(f"{facts}\n{_first_lines(task.prompt)}")
         self.timeout_spin.setSpecialValueText(f"Task default ({task.timeout_s} s)")
 
@@ -653,10 +697,10 @@ class ConfigForm(QWidget):
         except CabError as exc:
             self._show_check([], [], str(exc))
             return
-        self._show_check([], [], "Checking… (a few small requests, each at most "
-                                 f"{handshake.REQUEST_TIMEOUT_S:g} s)")
-        self._check_task = run_in_background(work, *args, on_done=self._checked,
-                                             on_error=lambda exc: self._check_failed(exc, key), parent=self)
+        self._show_check([], [], f"Checking… (a few small requests, each at most {handshake.REQUEST_TIMEOUT_S:g} s)")
+        self._check_task = run_in_background(
+            work, *args, on_done=self._checked, on_error=lambda exc: self._check_failed(exc, key), parent=self
+        )
         self._sync_check_button()
 
     @property
@@ -678,8 +722,9 @@ class ConfigForm(QWidget):
 
     def _show_check(self, findings: list[doctor.Finding], grid: list[doctor.Compatibility], summary: str) -> None:
         self.check_summary.setText(summary)
-        self.check_findings.setText("\n".join(
-            f"{f.area}: {'ok' if f.status == 'ok' else 'fails'} — {f.detail}" for f in findings))
+        self.check_findings.setText(
+            "\n".join(f"{f.area}: {'ok' if f.status == 'ok' else 'fails'} — {f.detail}" for f in findings)
+        )
         self.check_findings.setVisible(bool(findings))
         table = self.check_table
         table.setRowCount(len(grid))
@@ -704,4 +749,3 @@ class ConfigForm(QWidget):
         """The check table as text, row by row: (TUI, ok / not ok, detail)."""
         table = self.check_table
         return [tuple(table.item(r, c).text() for c in range(3)) for r in range(table.rowCount())]  # type: ignore[misc]
-

@@ -49,8 +49,9 @@ class DiffView(QPlainTextEdit):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setReadOnly(True)
-        self.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByKeyboard
-                                     | Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.setTextInteractionFlags(
+            Qt.TextInteractionFlag.TextSelectableByKeyboard | Qt.TextInteractionFlag.TextSelectableByMouse
+        )
         self.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
         self.setFont(monospace_font())
         self.setPlaceholderText(NO_CHANGES)
@@ -59,11 +60,13 @@ class DiffView(QPlainTextEdit):
 
     def set_diff(self, diff: str) -> None:
         self.setPlainText(diff)
-        self.setAccessibleDescription(NO_CHANGES if not diff.strip() else
-                                      f"{diff.count(chr(10)) + 1} lines; added lines start with +, removed with -")
+        self.setAccessibleDescription(
+            NO_CHANGES
+            if not diff.strip()
+            else f"{diff.count(chr(10)) + 1} lines; added lines start with +, removed with -"
+        )
 
     def changeEvent(self, event: QEvent) -> None:
         super().changeEvent(event)
         if event.type() == QEvent.Type.PaletteChange:
             self.highlighter.rehighlight()
-

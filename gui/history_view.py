@@ -175,19 +175,36 @@ class HistoryView(QWidget):
 
         self.open_button = _button("&Open", "Show the selected run on the Result page (Enter)", self.open_selected)
         self.compare_button = _button("Co&mpare", "Compare the two selected runs side by side", self.compare_selected)
-        self.json_button = _button("Export &JSON…", "Save the selected run's full result as JSON",
-                                   self._export_json_dialog)
-        self.html_button = _button("Export H&TML…", "Save the selected run as one self-contained HTML report",
-                                   self._export_html_dialog)
-        self.badge_button = _button("Copy &badge", "Copy a provisional SVG badge of the selected run",
-                                    lambda: self._for_selected(self.copy_badge))
-        self.command_button = _button("Copy comman&d", "Copy the `cab check` command that runs the selected cell again",
-                                      lambda: self._for_selected(self.copy_command))
+        self.json_button = _button(
+            "Export &JSON…", "Save the selected run's full result as JSON", self._export_json_dialog
+        )
+        self.html_button = _button(
+            "Export H&TML…", "Save the selected run as one self-contained HTML report", self._export_html_dialog
+        )
+        self.badge_button = _button(
+            "Copy &badge",
+            "Copy a provisional SVG badge of the selected run",
+            lambda: self._for_selected(self.copy_badge),
+        )
+        self.command_button = _button(
+            "Copy comman&d",
+            "Copy the `cab check` command that runs the selected cell again",
+            lambda: self._for_selected(self.copy_command),
+        )
         self.refresh_button = _button("Re&fresh", "Read the history again (F5)", self.refresh)
-        QShortcut(QKeySequence(QKeySequence.StandardKey.Refresh), self, self.refresh,
-                  context=Qt.ShortcutContext.WidgetWithChildrenShortcut)
-        self.single_run_buttons = (self.open_button, self.json_button, self.html_button, self.badge_button,
-                                   self.command_button)
+        QShortcut(
+            QKeySequence(QKeySequence.StandardKey.Refresh),
+            self,
+            self.refresh,
+            context=Qt.ShortcutContext.WidgetWithChildrenShortcut,
+        )
+        self.single_run_buttons = (
+            self.open_button,
+            self.json_button,
+            self.html_button,
+            self.badge_button,
+            self.command_button,
+        )
 
         self.status = QLabel("")
         self.status.setWordWrap(True)
@@ -224,8 +241,9 @@ class HistoryView(QWidget):
         for run_id in kept:
             row = self.model.row_of(run_id)
             if row is not None:
-                selection.select(self.model.index(row, 0), selection.SelectionFlag.Select
-                                 | selection.SelectionFlag.Rows)
+                selection.select(
+                    self.model.index(row, 0), selection.SelectionFlag.Select | selection.SelectionFlag.Rows
+                )
         self._selection_changed()
 
     def selected_run_ids(self) -> list[str]:
@@ -238,8 +256,9 @@ class HistoryView(QWidget):
         if row is None:
             return False
         selection = self.table.selectionModel()
-        flags = selection.SelectionFlag.Rows | (selection.SelectionFlag.Select if add
-                                                else selection.SelectionFlag.ClearAndSelect)
+        flags = selection.SelectionFlag.Rows | (
+            selection.SelectionFlag.Select if add else selection.SelectionFlag.ClearAndSelect
+        )
         selection.setCurrentIndex(self.model.index(row, 0), flags)
         return True
 
@@ -303,7 +322,9 @@ class HistoryView(QWidget):
         if result is None:
             return False
         QGuiApplication.clipboard().setText(reproduce_command(result))
-        self.say(f"Copied the `cab check` command for run {run_id}; it takes the key from the keyring, not the command.")
+        self.say(
+            f"Copied the `cab check` command for run {run_id}; it takes the key from the keyring, not the command."
+        )
         return True
 
     def say(self, text: str) -> None:

@@ -52,8 +52,12 @@ class MainWindow(QMainWindow):
 
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
-        for widget, title in ((self.form, "&Configure"), (self.run_view, "R&un"), (self.result_view, "Re&sult"),
-                              (self.history, "&History")):
+        for widget, title in (
+            (self.form, "&Configure"),
+            (self.run_view, "R&un"),
+            (self.result_view, "Re&sult"),
+            (self.history, "&History"),
+        ):
             self.tabs.addTab(widget, title)
         self.tabs.currentChanged.connect(self._tab_changed)
 
@@ -193,9 +197,12 @@ class MainWindow(QMainWindow):
     def confirm_stop(self) -> bool:
         """Asked when the window is closed mid-run; tests replace it."""
         answer = QMessageBox.question(
-            self, "A run is in progress",
+            self,
+            "A run is in progress",
             "Stop the run and remove its containers and temp files, then close?",
-            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.No)
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+            QMessageBox.StandardButton.No,
+        )
         return answer == QMessageBox.StandardButton.Yes
 
     def stop_and_close(self) -> None:
@@ -241,8 +248,9 @@ class MainWindow(QMainWindow):
 
     def _about(self) -> None:
         QMessageBox.about(
-            self, "About cab-check",
+            self,
+            "About cab-check",
             f"<p><b>cab-check {__version__}</b></p><p>Runs one CodingAgentBench cell on this machine against your "
             f"model. Scores are <b>{PROVISIONAL_TEXT.lower()}</b>: one local run, not CAB's sweep.</p>"
-            "<p>The same engine as <code>cab check</code>; runs from either show up in History.</p>")
-
+            "<p>The same engine as <code>cab check</code>; runs from either show up in History.</p>",
+        )

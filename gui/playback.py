@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections.abc import Callable
+from itertools import pairwise
 from pathlib import Path
 
 from PySide6.QtCore import QElapsedTimer, QEvent, QObject, Qt, QTimer, Signal
@@ -33,8 +34,10 @@ MAX_IDLE_SECONDS = 2.0
 SPEEDS = (0.5, 1.0, 2.0, 4.0)
 TICK_MS = 30  # how often the screen catches up with the playback clock while playing
 NO_RECORDING = "This run has no recording to play back."
-IDLE_TIP = (f"Pauses longer than {MAX_IDLE_SECONDS:g} s in the recording are shortened to {MAX_IDLE_SECONDS:g} s, "
-            "so playback does not stall; the times shown are playback times.")
+IDLE_TIP = (
+    f"Pauses longer than {MAX_IDLE_SECONDS:g} s in the recording are shortened to {MAX_IDLE_SECONDS:g} s, "
+    "so playback does not stall; the times shown are playback times."
+)
 
 
 def playback_times(events: list[tuple[float, str]], max_idle: float = MAX_IDLE_SECONDS) -> list[float]:
@@ -232,8 +235,14 @@ class PlaybackView(QWidget):
         self.time_label.setToolTip(IDLE_TIP)
 
         controls = QHBoxLayout()
-        for widget in (self.play_button, self.step_button, self.restart_button, speed_label, self.speed_choice,
-                       position_label):
+        for widget in (
+            self.play_button,
+            self.step_button,
+            self.restart_button,
+            speed_label,
+            self.speed_choice,
+            position_label,
+        ):
             controls.addWidget(widget)
         controls.addWidget(self.slider, stretch=1)
         controls.addWidget(self.time_label)
@@ -244,11 +253,14 @@ class PlaybackView(QWidget):
         layout.addLayout(controls)
 
         order = (self.play_button, self.step_button, self.restart_button, self.speed_choice, self.slider, self.terminal)
-        for before, after in zip(order, order[1:], strict=False):
+        for before, after in pairwise(order):
             QWidget.setTabOrder(before, after)
 
-        for key, action in ((Qt.Key.Key_Space, self.toggle_play), (Qt.Key.Key_Right, self.step),
-                            (Qt.Key.Key_Home, self.restart)):
+        for key, action in (
+            (Qt.Key.Key_Space, self.toggle_play),
+            (Qt.Key.Key_Right, self.step),
+            (Qt.Key.Key_Home, self.restart),
+        ):
             shortcut = QShortcut(QKeySequence(key), self)
             shortcut.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
             shortcut.activated.connect(action)
@@ -289,7 +301,7 @@ class PlaybackView(QWidget):
         assert self._cast is not None
         end = bisect_right(self._times, target)
         if end > self.event_index:
-            self.terminal.feed("".join(text for _, text in self._cast.events[self.event_index:end]))
+            self.terminal.feed("".join(text for _, text in self._cast.events[self.event_index : end]))
             self.event_index = end
         self._set_position(target)
 
@@ -342,8 +354,8 @@ class _KeepOwnKeys(QObject):
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
         if event.type() == QEvent.Type.ShortcutOverride and isinstance(event, QKeyEvent):
             key = event.key()
-            if isinstance(watched, (QAbstractButton, QComboBox)) and key == Qt.Key.Key_Space:
-                event.accept()
-            elif isinstance(watched, QAbstractSlider) and key in (Qt.Key.Key_Right, Qt.Key.Key_Home):
+            if (isinstance(watched, (QAbstractButton, QComboBox)) and key == Qt.Key.Key_Space) or (
+                isinstance(watched, QAbstractSlider) and key in (Qt.Key.Key_Right, Qt.Key.Key_Home)
+            ):
                 event.accept()
         return False

@@ -57,8 +57,11 @@ def _tooltip_json(value: Any) -> str:
 
 def identity_rows(result: CellResult) -> list[tuple[str, str]]:
     """The report's identity rows, and where this run's files are and how to see it again."""
-    return [*report_identity_rows(result), ("recording", result.recording or "none"),
-            ("show again", f"cab show {result.run_id}")]
+    return [
+        *report_identity_rows(result),
+        ("recording", result.recording or "none"),
+        ("show again", f"cab show {result.run_id}"),
+    ]
 
 
 def l15_heading(l15: dict[str, Any]) -> str:
@@ -111,8 +114,9 @@ def _selectable(label: QLabel) -> QLabel:
 def _text_pane(name: str) -> QTextBrowser:
     pane = QTextBrowser()
     pane.setOpenLinks(False)
-    pane.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByKeyboard
-                                 | Qt.TextInteractionFlag.TextSelectableByMouse)
+    pane.setTextInteractionFlags(
+        Qt.TextInteractionFlag.TextSelectableByKeyboard | Qt.TextInteractionFlag.TextSelectableByMouse
+    )
     pane.setAccessibleName(name)
     return pane
 
@@ -238,8 +242,9 @@ class ResultView(QWidget):
         self.breakdown.setColumnCount(3)
         self.breakdown.setHeaderLabels(["Axis", "Keys", "Values"])
         self.breakdown.setAccessibleName("Scorer breakdown")
-        self.breakdown.setAccessibleDescription("One row per axis; expand a row for each key's value. "
-                                                "Ctrl+C copies the selected row.")
+        self.breakdown.setAccessibleDescription(
+            "One row per axis; expand a row for each key's value. Ctrl+C copies the selected row."
+        )
         self.breakdown.setUniformRowHeights(True)
         self.breakdown.setAlternatingRowColors(True)
         header = self.breakdown.header()
@@ -356,8 +361,10 @@ class ResultView(QWidget):
             honored = bool(verdict.get("honored"))
             colour = goodness_color(1.0 if honored else 0.0, self.palette()).name()
             mark = "✓" if honored else "✗"
-            lines.append(f'<span style="color:{colour}">{mark}</span> {html.escape(str(verdict.get("constraint")))}'
-                         f" — {html.escape(str(verdict.get('detail', '')))}")
+            lines.append(
+                f'<span style="color:{colour}">{mark}</span> {html.escape(str(verdict.get("constraint")))}'
+                f" — {html.escape(str(verdict.get('detail', '')))}"
+            )
         return "<br>".join(lines)
 
     def _copy_breakdown_row(self) -> None:
@@ -366,8 +373,10 @@ class ResultView(QWidget):
             QGuiApplication.clipboard().setText("\t".join(item.text(column) for column in range(3)))
 
     def _identity_html(self, result: CellResult) -> str:
-        rows = "".join(f"<tr><td style='padding-right:1em'><b>{html.escape(key)}</b></td>"
-                       f"<td>{html.escape(value)}</td></tr>" for key, value in identity_rows(result))
+        rows = "".join(
+            f"<tr><td style='padding-right:1em'><b>{html.escape(key)}</b></td><td>{html.escape(value)}</td></tr>"
+            for key, value in identity_rows(result)
+        )
         return f"<table>{rows}</table>"
 
     def _show_calls(self, result: CellResult) -> None:
@@ -401,9 +410,11 @@ class ResultView(QWidget):
         latency = sum(call.latency_ms for call in calls)
         failed = sum(1 for call in calls if call.failed)
         failures = f" · {failed} failed" if failed else ""
-        return (f"Total: {len(calls)} model call{'s' if len(calls) != 1 else ''} · {prompt:,} prompt + "
-                f"{completion:,} completion = {prompt + completion:,} tokens · {latency:,.0f} ms in the model"
-                f"{failures}")
+        return (
+            f"Total: {len(calls)} model call{'s' if len(calls) != 1 else ''} · {prompt:,} prompt + "
+            f"{completion:,} completion = {prompt + completion:,} tokens · {latency:,.0f} ms in the model"
+            f"{failures}"
+        )
 
     def _show_notes(self, notes: list[str]) -> None:
         if not notes:

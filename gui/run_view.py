@@ -121,8 +121,16 @@ class RunView(QWidget):
         top = QWidget()
         top_layout = QVBoxLayout(top)
         top_layout.setContentsMargins(0, 0, 0, 0)
-        for widget in (self.headline, phases_box, self.progress, self.latest, self.calls, self.message,
-                       self.log_toggle, self.build_log):
+        for widget in (
+            self.headline,
+            phases_box,
+            self.progress,
+            self.latest,
+            self.calls,
+            self.message,
+            self.log_toggle,
+            self.build_log,
+        ):
             top_layout.addWidget(widget)
         splitter = QSplitter(Qt.Orientation.Vertical)
         splitter.addWidget(top)
@@ -181,9 +189,11 @@ class RunView(QWidget):
         elif isinstance(event, ModelCallRecorded):
             self.model_calls += 1
             call = event.call
-            self.calls.setText(f"{self.model_calls} model call{'s' if self.model_calls != 1 else ''} — latest: "
-                               f"HTTP {call.status}, {call.prompt_tokens:,} + {call.completion_tokens:,} tokens, "
-                               f"{call.latency_ms / 1000:.1f} s")
+            self.calls.setText(
+                f"{self.model_calls} model call{'s' if self.model_calls != 1 else ''} — latest: "
+                f"HTTP {call.status}, {call.prompt_tokens:,} + {call.completion_tokens:,} tokens, "
+                f"{call.latency_ms / 1000:.1f} s"
+            )
         elif isinstance(event, CellFinished):
             self.stop("done", "Finished — the result is on the Result page.")
 

@@ -39,17 +39,36 @@ BACKGROUND = QColor("#1e1e1e")
 FOREGROUND = QColor("#d3d7cf")
 # The 16 ANSI colours (black, red, green, yellow, blue, magenta, cyan, white, then their bright forms): the
 # Tango palette many terminals ship, which unlike xterm's keeps blue readable on a dark background.
-PALETTE: tuple[QColor, ...] = tuple(QColor(f"#{rgb}") for rgb in (
-    "2e3436", "cc0000", "4e9a06", "c4a000", "3465a4", "75507b", "06989a", "d3d7cf",
-    "555753", "ef2929", "8ae234", "fce94f", "729fcf", "ad7fa8", "34e2e2", "eeeeec",
-))
+PALETTE: tuple[QColor, ...] = tuple(
+    QColor(f"#{rgb}")
+    for rgb in (
+        "2e3436",
+        "cc0000",
+        "4e9a06",
+        "c4a000",
+        "3465a4",
+        "75507b",
+        "06989a",
+        "d3d7cf",
+        "555753",
+        "ef2929",
+        "8ae234",
+        "fce94f",
+        "729fcf",
+        "ad7fa8",
+        "34e2e2",
+        "eeeeec",
+    )
+)
 
 _ANSI_NAMES = ("black", "red", "green", "brown", "blue", "magenta", "cyan", "white")
 # pyte names the 16 colours ("brown" is its yellow; "bfightmagenta" is its typo for bright magenta background) ...
 _NAMED: dict[str, int] = {
     **{name: i for i, name in enumerate(_ANSI_NAMES)},
     **{f"bright{name}": i + 8 for i, name in enumerate(_ANSI_NAMES)},
-    "yellow": 3, "brightyellow": 11, "bfightmagenta": 13,
+    "yellow": 3,
+    "brightyellow": 11,
+    "bfightmagenta": 13,
 }
 # ... and reports 256-colour indices 0-15 as xterm's hex values: those take this palette too, as in any terminal.
 _INDEXED: dict[str, int] = {FG_BG_256[i]: i for i in range(16)}
@@ -144,8 +163,9 @@ def _style_runs(line: Mapping[int, Char], columns: int) -> Iterator[tuple[int, s
         key = char[1:]
         if not char.data:  # the second cell of a wide character: already drawn with the first
             continue
-        joins = style is not None and key == style_key and x == start + len(text) and char.data.isascii() \
-            and text.isascii()
+        joins = (
+            style is not None and key == style_key and x == start + len(text) and char.data.isascii() and text.isascii()
+        )
         if joins:
             text += char.data
             continue
@@ -181,8 +201,10 @@ class TerminalView(QAbstractScrollArea):
         self.viewport().setAutoFillBackground(False)
         self.viewport().setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent)
         self.setAccessibleName("Terminal")
-        self.setAccessibleDescription("Program output. Scroll back with PageUp, PageDown or Shift+arrow keys; "
-                                      "Shift+End returns to the newest output.")
+        self.setAccessibleDescription(
+            "Program output. Scroll back with PageUp, PageDown or Shift+arrow keys; "
+            "Shift+End returns to the newest output."
+        )
         self.verticalScrollBar().valueChanged.connect(self._scrolled)
         self.horizontalScrollBar().valueChanged.connect(lambda _: self.viewport().update())
         self._sync_scrollbars()
@@ -347,8 +369,10 @@ class TerminalView(QAbstractScrollArea):
 
     def _size_for(self, columns: int, rows: int) -> QSize:
         frame = 2 * self.frameWidth()
-        return QSize(math.ceil(columns * self._cell_width) + frame + self.verticalScrollBar().sizeHint().width(),
-                     rows * self._cell_height + frame)
+        return QSize(
+            math.ceil(columns * self._cell_width) + frame + self.verticalScrollBar().sizeHint().width(),
+            rows * self._cell_height + frame,
+        )
 
     def _content_rows(self) -> int:
         """Screen rows down to the cursor or the last row showing anything: blank rows below are not 'output'."""
@@ -451,8 +475,12 @@ class TerminalView(QAbstractScrollArea):
         column = min(screen.cursor.x, self.columns - 1)
         if not 0 <= row < self._visible_rows() + 1:
             return
-        cell = QRectF(column * self._cell_width - self.horizontalScrollBar().value(), row * self._cell_height,
-                      self._cell_width, self._cell_height)
+        cell = QRectF(
+            column * self._cell_width - self.horizontalScrollBar().value(),
+            row * self._cell_height,
+            self._cell_width,
+            self._cell_height,
+        )
         if not self.hasFocus():
             painter.setPen(FOREGROUND)
             painter.drawRect(cell.adjusted(0.5, 0.5, -0.5, -0.5))

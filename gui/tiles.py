@@ -142,8 +142,11 @@ class AxisTileWidget(QFrame):
 
     def sizeHint(self) -> QSize:
         margins = self.contentsMargins() + self.layout().contentsMargins()
-        text_width = max(self.fontMetrics().averageCharWidth() * TILE_WIDTH_CHARS,
-                         self.value.sizeHint().width(), self.label.sizeHint().width())
+        text_width = max(
+            self.fontMetrics().averageCharWidth() * TILE_WIDTH_CHARS,
+            self.value.sizeHint().width(),
+            self.label.sizeHint().width(),
+        )
         width = text_width + margins.left() + margins.right()
         return QSize(width, self.heightForWidth(width))
 
@@ -214,8 +217,9 @@ class TileFlowLayout(QLayout):
         return spacing if spacing >= 0 else 6
 
     def _cell_width(self) -> int:
-        widths = [max(item.sizeHint().width(), item.minimumSize().width()) for item in self._items
-                  if not item.isEmpty()]
+        widths = [
+            max(item.sizeHint().width(), item.minimumSize().width()) for item in self._items if not item.isEmpty()
+        ]
         return max(widths, default=0)
 
     def _arrange(self, rect: QRect, move: bool) -> int:
@@ -232,9 +236,10 @@ class TileFlowLayout(QLayout):
         cell = max(widest_minimum, (inner - (columns - 1) * spacing) // columns)
         y = rect.y() + margins.top()
         for start in range(0, len(items), columns):
-            row = items[start:start + columns]
-            height = max(item.heightForWidth(cell) if item.hasHeightForWidth() else item.sizeHint().height()
-                         for item in row)
+            row = items[start : start + columns]
+            height = max(
+                item.heightForWidth(cell) if item.hasHeightForWidth() else item.sizeHint().height() for item in row
+            )
             height = max(height, max(item.minimumSize().height() for item in row))
             if move:
                 for column, item in enumerate(row):

@@ -85,8 +85,10 @@ def call_marks(calls: list[ModelCall], spans: list[Span]) -> list[CallMark]:
     if not calls:
         return []
     origin = min([span.start for span in spans] or [call.timestamp for call in calls])
-    return [CallMark(call, _seconds(call.timestamp, origin) - call.latency_ms / 1000, call.latency_ms / 1000)
-            for call in calls]
+    return [
+        CallMark(call, _seconds(call.timestamp, origin) - call.latency_ms / 1000, call.latency_ms / 1000)
+        for call in calls
+    ]
 
 
 def tick_step(span_s: float, max_ticks: int) -> float:
@@ -125,7 +127,7 @@ def describe_attrs(attrs: dict[str, Any], separator: str = "\n") -> str:
 
 def _short(value: Any) -> str:
     text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
-    return text if len(text) <= ATTR_VALUE_CHARS else text[:ATTR_VALUE_CHARS - 1] + "…"
+    return text if len(text) <= ATTR_VALUE_CHARS else text[: ATTR_VALUE_CHARS - 1] + "…"
 
 
 def _seconds(moment: datetime, origin: datetime) -> float:
@@ -161,8 +163,11 @@ class TimelineChart(QWidget):
     def label_width(self) -> int:
         metrics = self.fontMetrics()
         indent = metrics.averageCharWidth() * 2
-        widest = max([metrics.horizontalAdvance(row.label) + row.depth * indent for row in self.owner.rows]
-                     + [metrics.horizontalAdvance(CALLS_ROW_LABEL)], default=0)
+        widest = max(
+            [metrics.horizontalAdvance(row.label) + row.depth * indent for row in self.owner.rows]
+            + [metrics.horizontalAdvance(CALLS_ROW_LABEL)],
+            default=0,
+        )
         # Labels take what they need, up to 40% of the width: a long name is elided rather than squeeze the bars.
         return min(widest + metrics.averageCharWidth() * 2, int(self.width() * 0.4))
 
@@ -253,9 +258,11 @@ class TimelineChart(QWidget):
         rect = self.row_rect(index)
         space = max(0, self.label_width() - indent - metrics.averageCharWidth())
         painter.setPen(self.palette().color(QPalette.ColorRole.Text))
-        painter.drawText(QRect(indent + metrics.averageCharWidth() // 2, rect.top(), space, rect.height()),
-                         int(Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft),
-                         metrics.elidedText(text, Qt.TextElideMode.ElideRight, space))
+        painter.drawText(
+            QRect(indent + metrics.averageCharWidth() // 2, rect.top(), space, rect.height()),
+            int(Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft),
+            metrics.elidedText(text, Qt.TextElideMode.ElideRight, space),
+        )
 
     def _draw_span_row(self, painter: QPainter, index: int, row: SpanRow) -> None:
         palette = self.palette()
@@ -293,8 +300,11 @@ class TimelineChart(QWidget):
         else:
             x, pen = max(bar.left(), bar.right() - gap - width), palette.color(QPalette.ColorRole.HighlightedText)
         painter.setPen(pen)
-        painter.drawText(QRectF(x, rect.top(), width + 2, rect.height()),
-                         int(Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft), text)
+        painter.drawText(
+            QRectF(x, rect.top(), width + 2, rect.height()),
+            int(Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft),
+            text,
+        )
 
     def _draw_calls_row(self, painter: QPainter, index: int) -> None:
         palette = self.palette()
@@ -321,8 +331,11 @@ class TimelineChart(QWidget):
 
     def _calls_near(self, x: int) -> str:
         reach = self.fontMetrics().averageCharWidth()
-        near = [mark for mark in self.owner.calls
-                if self.x_of(mark.offset_s) - reach <= x <= self.x_of(mark.offset_s + mark.latency_s) + reach]
+        near = [
+            mark
+            for mark in self.owner.calls
+            if self.x_of(mark.offset_s) - reach <= x <= self.x_of(mark.offset_s + mark.latency_s) + reach
+        ]
         if not near:
             return f"{len(self.owner.calls)} model calls; hover over a mark for one call."
         return "\n".join(describe_call(mark) for mark in near)
@@ -353,8 +366,10 @@ def describe_call(mark: CallMark) -> str:
     call = mark.call
     tokens = f"{call.prompt_tokens:,} + {call.completion_tokens:,} tokens"
     failure = f", error: {call.error}" if call.error else ""
-    return (f"call #{call.index + 1} at +{mark.offset_s:.2f} s: HTTP {call.status}, {tokens}, "
-            f"{call.latency_ms:,.0f} ms{failure}")
+    return (
+        f"call #{call.index + 1} at +{mark.offset_s:.2f} s: HTTP {call.status}, {tokens}, "
+        f"{call.latency_ms:,.0f} ms{failure}"
+    )
 
 
 class SpanTimeline(QWidget):
@@ -400,8 +415,10 @@ class SpanTimeline(QWidget):
         self.total_s = max(ends, default=0.0)
         self.selected = None
         self.details.setText(NO_SELECTION if self.rows else NO_SPANS)
-        self.chart.setAccessibleDescription(f"{len(self.rows)} spans and {len(self.calls)} model calls over "
-                                            f"{format_seconds(self.total_s)}; Up and Down select a span.")
+        self.chart.setAccessibleDescription(
+            f"{len(self.rows)} spans and {len(self.calls)} model calls over "
+            f"{format_seconds(self.total_s)}; Up and Down select a span."
+        )
         self.chart.updateGeometry()
         self.chart.update()
 
@@ -441,9 +458,12 @@ class SpanTimeline(QWidget):
         current = -1 if self.selected is None else self.selected
         page = max(1, self.scroll.viewport().height() // max(1, self.chart.row_height))
         moves = {
-            Qt.Key.Key_Down: current + 1, Qt.Key.Key_Up: current - 1 if current >= 0 else 0,
-            Qt.Key.Key_Home: 0, Qt.Key.Key_End: len(self.rows) - 1,
-            Qt.Key.Key_PageDown: current + page, Qt.Key.Key_PageUp: current - page,
+            Qt.Key.Key_Down: current + 1,
+            Qt.Key.Key_Up: current - 1 if current >= 0 else 0,
+            Qt.Key.Key_Home: 0,
+            Qt.Key.Key_End: len(self.rows) - 1,
+            Qt.Key.Key_PageDown: current + page,
+            Qt.Key.Key_PageUp: current - page,
         }
         target = moves.get(Qt.Key(event.key()))
         if target is None:

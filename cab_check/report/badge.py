@@ -45,26 +45,31 @@ def badge_svg(result: CellResult) -> str:
     right = round(_text_width(value) + 2 * PADDING)
     width = left + right
     fill = PASS_FILL if result.passed else FAIL_FILL
-    description = (f"{LABEL}: {value} — {result.tui} × {result.model_label} on {result.task}. "
-                   "Provisional score from one local run, not for citation.")
+    description = (
+        f"{LABEL}: {value} — {result.tui} × {result.model_label} on {result.task}. "
+        "Provisional score from one local run, not for citation."
+    )
     texts = []
     for x, text in ((left / 2, LABEL), (left + right / 2, value)):
-        texts.append(f'<text x="{x:.1f}" y="15" fill="#010101" fill-opacity=".3" aria-hidden="true">'
-                     f"{escape(text)}</text>")
+        texts.append(
+            f'<text x="{x:.1f}" y="15" fill="#010101" fill-opacity=".3" aria-hidden="true">{escape(text)}</text>'
+        )
         texts.append(f'<text x="{x:.1f}" y="14">{escape(text)}</text>')
-    return "\n".join([
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{HEIGHT}" role="img" '
-        f"aria-label={quoteattr(description)}>",
-        f"<title>{escape(description)}</title>",
-        '<linearGradient id="s" x2="0" y2="100%"><stop offset="0" stop-color="#bbb" stop-opacity=".1"/>'
-        '<stop offset="1" stop-opacity=".1"/></linearGradient>',
-        f'<clipPath id="r"><rect width="{width}" height="{HEIGHT}" rx="3" fill="#fff"/></clipPath>',
-        f'<g clip-path="url(#r)"><rect width="{left}" height="{HEIGHT}" fill="{LABEL_FILL}"/>'
-        f'<rect x="{left}" width="{right}" height="{HEIGHT}" fill="{fill}"/>'
-        f'<rect width="{width}" height="{HEIGHT}" fill="url(#s)"/></g>',
-        '<g fill="#fff" text-anchor="middle" font-family="Verdana,Geneva,DejaVu Sans,sans-serif" font-size="11">',
-        *texts,
-        "</g>",
-        "</svg>",
-        "",
-    ])
+    return "\n".join(
+        [
+            f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{HEIGHT}" role="img" '
+            f"aria-label={quoteattr(description)}>",
+            f"<title>{escape(description)}</title>",
+            '<linearGradient id="s" x2="0" y2="100%"><stop offset="0" stop-color="#bbb" stop-opacity=".1"/>'
+            '<stop offset="1" stop-opacity=".1"/></linearGradient>',
+            f'<clipPath id="r"><rect width="{width}" height="{HEIGHT}" rx="3" fill="#fff"/></clipPath>',
+            f'<g clip-path="url(#r)"><rect width="{left}" height="{HEIGHT}" fill="{LABEL_FILL}"/>'
+            f'<rect x="{left}" width="{right}" height="{HEIGHT}" fill="{fill}"/>'
+            f'<rect width="{width}" height="{HEIGHT}" fill="url(#s)"/></g>',
+            '<g fill="#fff" text-anchor="middle" font-family="Verdana,Geneva,DejaVu Sans,sans-serif" font-size="11">',
+            *texts,
+            "</g>",
+            "</svg>",
+            "",
+        ]
+    )

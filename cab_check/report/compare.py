@@ -29,15 +29,25 @@ def compare(a: CellResult, b: CellResult) -> list[CompareRow]:
         CompareRow("Task", a.task, b.task, None),
         CompareRow("Run date", _date(a), _date(b), None),
     ]
-    for tile_a, tile_b in zip(axis_tiles(a), axis_tiles(b)):
+    for tile_a, tile_b in zip(axis_tiles(a), axis_tiles(b), strict=True):
         rows.append(CompareRow(tile_a.label, tile_a.value, tile_b.value, _better_tile(tile_a, tile_b, a, b)))
-    rows.append(CompareRow("cab-check's own composite", f"{a.own_composite:.3f}", f"{b.own_composite:.3f}",
-                           _higher(a.own_composite, b.own_composite)))
+    rows.append(
+        CompareRow(
+            "cab-check's own composite",
+            f"{a.own_composite:.3f}",
+            f"{b.own_composite:.3f}",
+            _higher(a.own_composite, b.own_composite),
+        )
+    )
     tokens_a, tokens_b = _proxy_tokens(a), _proxy_tokens(b)
     rows += [
         CompareRow("Tokens (proxy total)", _count(tokens_a), _count(tokens_b), _lower(tokens_a, tokens_b)),
-        CompareRow("Model calls", str(len(a.model_calls)), str(len(b.model_calls)),
-                   _lower(len(a.model_calls), len(b.model_calls))),
+        CompareRow(
+            "Model calls",
+            str(len(a.model_calls)),
+            str(len(b.model_calls)),
+            _lower(len(a.model_calls), len(b.model_calls)),
+        ),
         CompareRow("Duration", f"{a.duration:.1f} s", f"{b.duration:.1f} s", _lower(a.duration, b.duration)),
         CompareRow("L15 constraints", _l15(a), _l15(b), _higher(_l15_share(a), _l15_share(b))),
     ]

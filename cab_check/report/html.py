@@ -80,8 +80,10 @@ _CODE_FIELDS = {"run_id", "container_image", "image_digest"}  # identifiers a re
 def _own_composite(result: CellResult) -> str:
     if not result.composites_differ or result.corrected is None:
         return ""
-    return (f'<p class="own"><strong>cab-check\'s own composite {result.own_composite:.3f}</strong> — '
-            f"{escape(result.corrected.reason or '')}</p>")
+    return (
+        f'<p class="own"><strong>cab-check\'s own composite {result.own_composite:.3f}</strong> — '
+        f"{escape(result.corrected.reason or '')}</p>"
+    )
 
 
 def render_html(result: CellResult, recording: Path | None = None) -> str:
@@ -109,26 +111,28 @@ def render_html(result: CellResult, recording: Path | None = None) -> str:
     sections.append(_section("Run it yourself", _reproduce(result)))
     if output is not None:
         sections.append(_section("Agent output", f'<pre class="wrap">{escape(output)}</pre>'))
-    return "\n".join([
-        "<!DOCTYPE html>",
-        '<html lang="en">',
-        "<head>",
-        '<meta charset="utf-8">',
-        '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        '<meta name="color-scheme" content="light dark">',
-        f"<title>{escape(title)} — {escape(PROVISIONAL_TEXT.lower())}</title>",
-        f"<style>{_CSS}</style>",
-        "</head>",
-        "<body>",
-        "<main>",
-        *sections,
-        "</main>",
-        f"<footer>Written by cab-check {escape(__version__)} from run {escape(result.run_id)}. "
-        f"{escape(PROVISIONAL_TEXT)}.</footer>",
-        "</body>",
-        "</html>",
-        "",
-    ])
+    return "\n".join(
+        [
+            "<!DOCTYPE html>",
+            '<html lang="en">',
+            "<head>",
+            '<meta charset="utf-8">',
+            '<meta name="viewport" content="width=device-width, initial-scale=1">',
+            '<meta name="color-scheme" content="light dark">',
+            f"<title>{escape(title)} — {escape(PROVISIONAL_TEXT.lower())}</title>",
+            f"<style>{_CSS}</style>",
+            "</head>",
+            "<body>",
+            "<main>",
+            *sections,
+            "</main>",
+            f"<footer>Written by cab-check {escape(__version__)} from run {escape(result.run_id)}. "
+            f"{escape(PROVISIONAL_TEXT)}.</footer>",
+            "</body>",
+            "</html>",
+            "",
+        ]
+    )
 
 
 def recording_text(path: Path) -> str | None:
@@ -169,23 +173,28 @@ def _tiles(tiles: list[AxisTile]) -> str:
         bar = ""
         if tile.fraction is not None and tile.goodness is not None:
             percent = round(tile.fraction * 100, 1)
-            bar = (f'<div class="bar" role="img" aria-label="{escape(tile.label)} bar {percent:g}%">'
-                   f'<span class="{_goodness_class(tile.goodness)}" style="width: {percent:g}%"></span></div>')
+            bar = (
+                f'<div class="bar" role="img" aria-label="{escape(tile.label)} bar {percent:g}%">'
+                f'<span class="{_goodness_class(tile.goodness)}" style="width: {percent:g}%"></span></div>'
+            )
         parts.append(
             f'<div class="tile {escape(tile.key)}"><div class="label">{escape(tile.label)}</div>'
-            f'<div class="value">{escape(tile.value)}</div>{bar}<div class="detail">{escape(tile.detail)}</div></div>')
+            f'<div class="value">{escape(tile.value)}</div>{bar}<div class="detail">{escape(tile.detail)}</div></div>'
+        )
     parts.append("</div>")
     return "".join(parts)
 
 
 def _rows(pairs: list[tuple[str, str]]) -> str:
-    body = "".join(f"<tr><th scope=\"row\">{escape(k)}</th><td>{v}</td></tr>" for k, v in pairs)
+    body = "".join(f'<tr><th scope="row">{escape(k)}</th><td>{v}</td></tr>' for k, v in pairs)
     return f"<table>{body}</table>"
 
 
 def _identity(result: CellResult) -> str:
-    pairs = [(key, f"<code>{escape(value)}</code>" if key in _CODE_FIELDS else escape(value))
-             for key, value in identity_rows(result)]
+    pairs = [
+        (key, f"<code>{escape(value)}</code>" if key in _CODE_FIELDS else escape(value))
+        for key, value in identity_rows(result)
+    ]
     pairs += [("tokens", escape(line)) for line in token_report_lines(result)] or [("tokens", "not recorded")]
     return _rows(pairs)
 
@@ -194,7 +203,8 @@ def _breakdown(result: CellResult) -> str:
     rows = "".join(
         f"<tr><td>{escape(axis)}</td><td>{escape(', '.join(values))}</td>"
         f'<td class="json mono">{escape(compact_json(values))}</td></tr>'
-        for axis, values in result.axes.items())
+        for axis, values in result.axes.items()
+    )
     return f"<table><thead><tr><th>Axis</th><th>Keys</th><th>Values</th></tr></thead><tbody>{rows}</tbody></table>"
 
 
@@ -207,8 +217,10 @@ def _timeline(result: CellResult) -> str:
     total_ms = max(max(start + span.duration_ms for span, start in offsets), 1.0)
     label_w, bar_w, row_h = 300, 640, 22
     width, height = label_w + bar_w + 60, row_h * len(offsets) + 24
-    parts = [f'<svg class="timeline" viewBox="0 0 {width} {height}" role="img" '
-             f'aria-label="Timeline of {len(offsets)} spans over {total_ms / 1000:.2f} s">']
+    parts = [
+        f'<svg class="timeline" viewBox="0 0 {width} {height}" role="img" '
+        f'aria-label="Timeline of {len(offsets)} spans over {total_ms / 1000:.2f} s">'
+    ]
     for row, (span, start) in enumerate(sorted(offsets, key=lambda pair: pair[1])):
         y = row * row_h
         x = label_w + start / total_ms * bar_w
@@ -220,14 +232,17 @@ def _timeline(result: CellResult) -> str:
             tip += f" — error: {span.error}"
         indent = 12 if span.parent_id else 0
         parts.append(
-            f'<g><title>{escape(tip)}</title>'
+            f"<g><title>{escape(tip)}</title>"
             f'<text x="{indent}" y="{y + 15}">{escape(_shorten(f"{span.kind} · {span.name}", 44))}</text>'
             f'<rect class="track" x="{label_w}" y="{y + 4}" width="{bar_w}" height="{row_h - 8}"/>'
             f'<rect class="{css}" x="{x:.1f}" y="{y + 4}" width="{w:.1f}" height="{row_h - 8}"/>'
-            f'<text x="{label_w + bar_w + 6}" y="{y + 15}">{escape(_ms(span.duration_ms))}</text></g>')
+            f'<text x="{label_w + bar_w + 6}" y="{y + 15}">{escape(_ms(span.duration_ms))}</text></g>'
+        )
     axis_y = row_h * len(offsets) + 16
-    parts.append(f'<text x="{label_w}" y="{axis_y}">0 s</text>'
-                 f'<text x="{label_w + bar_w}" y="{axis_y}" text-anchor="end">{total_ms / 1000:.2f} s</text>')
+    parts.append(
+        f'<text x="{label_w}" y="{axis_y}">0 s</text>'
+        f'<text x="{label_w + bar_w}" y="{axis_y}" text-anchor="end">{total_ms / 1000:.2f} s</text>'
+    )
     parts.append("</svg>")
     return "".join(parts)
 
@@ -242,16 +257,19 @@ def _ms(duration_ms: float) -> str:
 
 def _spans_table(spans: list[Span]) -> str:
     rows = "".join(
-        f"<tr><td class=\"mono\">{escape(span.span_id[:12])}"
+        f'<tr><td class="mono">{escape(span.span_id[:12])}'
         + (f" ↳ {escape(span.parent_id[:12])}" if span.parent_id else "")
         + f"</td><td>{escape(span.kind)}</td><td>{escape(span.name)}</td>"
         f'<td class="num">{escape(_ms(span.duration_ms))}</td>'
         f'<td class="json mono">{escape(compact_json(span.attrs))}'
         + (f'<br><span class="bad">{escape(span.error)}</span>' if span.error else "")
         + "</td></tr>"
-        for span in spans)
-    return ("<table><thead><tr><th>Span</th><th>Kind</th><th>Name</th><th class=\"num\">Duration</th>"
-            f"<th>Attrs / error</th></tr></thead><tbody>{rows}</tbody></table>")
+        for span in spans
+    )
+    return (
+        '<table><thead><tr><th>Span</th><th>Kind</th><th>Name</th><th class="num">Duration</th>'
+        f"<th>Attrs / error</th></tr></thead><tbody>{rows}</tbody></table>"
+    )
 
 
 def _model_calls(result: CellResult) -> str:
@@ -263,10 +281,23 @@ def _model_calls(result: CellResult) -> str:
         f'<td class="num">{call.status}</td><td class="num">{call.prompt_tokens:,}</td>'
         f'<td class="num">{call.completion_tokens:,}</td><td class="num">{escape(_ms(call.latency_ms))}</td>'
         f"<td>{escape(call.finish_reason or '—')}</td><td>{escape(call.error or '')}</td></tr>"
-        for call in result.model_calls)
-    head = "".join(f"<th{NUMERIC if num else ''}>{name}</th>" for name, num in (
-        ("#", True), ("Timestamp", False), ("Request hash", False), ("Model", False), ("Status", True),
-        ("Prompt", True), ("Completion", True), ("Latency", True), ("Finish", False), ("Error", False)))
+        for call in result.model_calls
+    )
+    head = "".join(
+        f"<th{NUMERIC if num else ''}>{name}</th>"
+        for name, num in (
+            ("#", True),
+            ("Timestamp", False),
+            ("Request hash", False),
+            ("Model", False),
+            ("Status", True),
+            ("Prompt", True),
+            ("Completion", True),
+            ("Latency", True),
+            ("Finish", False),
+            ("Error", False),
+        )
+    )
     return f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
 
 
@@ -293,16 +324,24 @@ def _l15(l15: dict[str, Any]) -> str:
     items = "".join(
         f'<li class="{"good" if v.get("honored") else "bad"}">{"✓" if v.get("honored") else "✗"} '
         f"{escape(str(v.get('constraint', '')))} — {escape(str(v.get('detail', '')))}</li>"
-        for v in l15.get("verdicts", []))
-    return (f"<p>{escape(str(l15.get('honored')))}/{escape(str(l15.get('declared')))} honored "
-            "(shown beside the axes, never in the composite, as CAB does).</p>"
-            f"<ul>{items}</ul>")
+        for v in l15.get("verdicts", [])
+    )
+    return (
+        f"<p>{escape(str(l15.get('honored')))}/{escape(str(l15.get('declared')))} honored "
+        "(shown beside the axes, never in the composite, as CAB does).</p>"
+        f"<ul>{items}</ul>"
+    )
 
 
 def _reproduce(result: CellResult) -> str:
-    key_note = (" It takes the endpoint's API key from the OS keyring (save it once with "
-                "<code>cab key set URL</code>), or from <code>--key-env VAR</code> / <code>--key-stdin</code>."
-                if result.endpoint else "")
-    return (f"<pre class=\"wrap\"><code>{escape(reproduce_command(result))}</code></pre>"
-            f"<p class=\"muted\">Runs the same TUI, task, model and image again; results vary with the model's "
-            f"nondeterminism.{key_note}</p>")
+    key_note = (
+        " It takes the endpoint's API key from the OS keyring (save it once with "
+        "<code>cab key set URL</code>), or from <code>--key-env VAR</code> / <code>--key-stdin</code>."
+        if result.endpoint
+        else ""
+    )
+    return (
+        f'<pre class="wrap"><code>{escape(reproduce_command(result))}</code></pre>'
+        f'<p class="muted">Runs the same TUI, task, model and image again; results vary with the model\'s '
+        f"nondeterminism.{key_note}</p>"
+    )

@@ -36,7 +36,8 @@ def identity_rows(result: CellResult) -> list[tuple[str, str]]:
     ]
     if result.model_label != result.model:
         rows.append(("model_label", result.model_label))
-    return rows + [
+    return [
+        *rows,
         ("endpoint", redact_endpoint(result.endpoint) if result.endpoint else "built-in reference model"),
         ("task", result.task),
         ("container_image", result.container_image),
@@ -54,6 +55,8 @@ def token_report_lines(result: CellResult) -> list[str]:
     lines = []
     for report in result.token_reports:
         abbreviated = " — abbreviated by the TUI" if not report.exact else ""
-        lines.append(f"{report.source}: {report.prompt_tokens:,} prompt + {report.completion_tokens:,} completion "
-                     f"= {report.total_tokens:,} tokens{abbreviated}")
+        lines.append(
+            f"{report.source}: {report.prompt_tokens:,} prompt + {report.completion_tokens:,} completion "
+            f"= {report.total_tokens:,} tokens{abbreviated}"
+        )
     return lines

@@ -45,7 +45,8 @@ def redact_endpoint(endpoint: str) -> str:
     params = url.params.multi_items()
     if any(_SECRET_PARAM.search(name) for name, _ in params):
         redacted = redacted.copy_with(
-            params=[(name, REDACTED if _SECRET_PARAM.search(name) else value) for name, value in params])
+            params=[(name, REDACTED if _SECRET_PARAM.search(name) else value) for name, value in params]
+        )
     # Re-serialising can normalise a URL; an endpoint without credentials is given back exactly as recorded.
     return endpoint if redacted is url else str(redacted)
 

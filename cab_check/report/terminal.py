@@ -122,8 +122,10 @@ def render_result(console: Console, result: CellResult) -> None:
     identity.add_row("agent exit", f"{result.exit_code}" + (" (timed out)" if result.timed_out else ""))
     for report in result.token_reports:
         approx = "" if report.exact else " (abbreviated by the TUI)"
-        identity.add_row(f"tokens ({report.source})",
-                         f"{report.prompt_tokens:,} prompt + {report.completion_tokens:,} completion{approx}")
+        identity.add_row(
+            f"tokens ({report.source})",
+            f"{report.prompt_tokens:,} prompt + {report.completion_tokens:,} completion{approx}",
+        )
     identity.add_row("result", f"cab show {result.run_id}")
     if result.recording:
         identity.add_row("recording", result.recording)
@@ -131,15 +133,27 @@ def render_result(console: Console, result: CellResult) -> None:
     parts: list = [table]
     if result.composites_differ:
         assert result.corrected is not None
-        parts += [Text(""), Text(f"cab-check's own composite {result.own_composite:.3f} — {result.corrected.reason}",
-                                 style="yellow")]
+        parts += [
+            Text(""),
+            Text(f"cab-check's own composite {result.own_composite:.3f} — {result.corrected.reason}", style="yellow"),
+        ]
     parts += [Text(""), identity]
     if result.l15 is not None:
         l15 = result.l15
-        parts += [Text(""), Text(f"L15 constraints {l15['honored']}/{l15['declared']} honored "
-                                 "(not in the composite, as CAB)", style="bold")]
-        parts += [Text(f"{'✓' if v['honored'] else '✗'} {v['constraint']} — {v['detail']}",
-                       style="green" if v["honored"] else "red") for v in l15["verdicts"]]
+        parts += [
+            Text(""),
+            Text(
+                f"L15 constraints {l15['honored']}/{l15['declared']} honored (not in the composite, as CAB)",
+                style="bold",
+            ),
+        ]
+        parts += [
+            Text(
+                f"{'✓' if v['honored'] else '✗'} {v['constraint']} — {v['detail']}",
+                style="green" if v["honored"] else "red",
+            )
+            for v in l15["verdicts"]
+        ]
     if result.notes:
         parts += [Text(""), Text("Notes", style="bold")]
         parts += [Text(f"• {note}") for note in result.notes]

@@ -5,7 +5,11 @@ from __future__ import annotations
 from cab_check.models import TuiSpec
 from cab_check.tokens import tui_source
 
-WIRE = {"chat": "Chat Completions", "responses": "Responses (translated)", "anthropic": "Anthropic Messages (translated)"}
+WIRE = {
+    "chat": "Chat Completions",
+    "responses": "Responses (translated)",
+    "anthropic": "Anthropic Messages (translated)",
+}
 CELL_TEST = "tests/integration/test_tuis.py::test_tui_passes_the_reference_cell[{name}]"
 
 

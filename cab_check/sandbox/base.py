@@ -98,8 +98,9 @@ class Sandbox(Protocol):
     engine: Engine
 
     # --- images ---
-    def ensure_image(self, name: str, folder: Path, ca_bundle: Path | None,
-                     progress: Callable[[str], None]) -> ImageRef:
+    def ensure_image(
+        self, name: str, folder: Path, ca_bundle: Path | None, progress: Callable[[str], None]
+    ) -> ImageRef:
         """The image built from `folder` (and its declared base), tagged by a hash of its inputs; built only when
         no image with that tag exists."""
 
@@ -120,8 +121,14 @@ class Sandbox(Protocol):
     def get_files(self, container: Container, path: str) -> AbstractContextManager[Iterator[bytes]]:
         """The tar stream of `path` in the container (running or exited), chunk by chunk."""
 
-    def run(self, container: Container, *, timeout_s: float, on_output: Callable[[str], None] | None = None,
-            cancel: threading.Event | None = None) -> ContainerRun:
+    def run(
+        self,
+        container: Container,
+        *,
+        timeout_s: float,
+        on_output: Callable[[str], None] | None = None,
+        cancel: threading.Event | None = None,
+    ) -> ContainerRun:
         """Starts the container, streams its output, waits for it and kills it at the timeout.
 
         When `cancel` is set the container is killed within about a second and Cancelled is raised."""

@@ -27,7 +27,6 @@ from cab_check.errors import BadInput, Cancelled, DockerUnavailable, Environment
 from cab_check.sandbox import engine as engines
 from cab_check.sandbox.base import (
     CONTAINER_HOME,
-    MEMORY_LIMIT,
     CONTAINER_USER,
     WORKDIR,
     Container,
@@ -35,7 +34,6 @@ from cab_check.sandbox.base import (
     ContainerSpec,
     Engine,
     ImageRef,
-    RunNetwork,
 )
 from cab_check.sandbox.images import build_context, declared_base, image_tag, tag_for
 from cab_check.sandbox.output import OutputRecorder
@@ -56,8 +54,9 @@ ARCHIVE_CHUNK = 1024 * 1024
 class RelayNetwork:
     """A run's network: the relay container's namespace, whose loopback leads to the proxy through cab-check."""
 
-    def __init__(self, container: Container, channel: ModelChannel, interfaces: list[str],
-                 closers: list[Callable[[], None]]) -> None:
+    def __init__(
+        self, container: Container, channel: ModelChannel, interfaces: list[str], closers: list[Callable[[], None]]
+    ) -> None:
         self.container = container
         self._channel = channel
         self._interfaces = interfaces
@@ -135,8 +134,9 @@ class DockerSandbox:
                 older = self.client.images.list(name=image_tag(name, folder).rsplit(":", 1)[0])
                 return "stale" if older else "missing"
 
-    def ensure_image(self, name: str, folder: Path, ca_bundle: Path | None,
-                     progress: Callable[[str], None]) -> ImageRef:
+    def ensure_image(
+        self, name: str, folder: Path, ca_bundle: Path | None, progress: Callable[[str], None]
+    ) -> ImageRef:
         buildargs = {}
         if base := declared_base(folder):
             buildargs["BASE"] = self.ensure_image(base, base_dir(base), ca_bundle, progress).tag
@@ -150,8 +150,15 @@ class DockerSandbox:
         last_lines: list[str] = []
         try:
             for chunk in self.client.api.build(
-                fileobj=build_context(folder, ca_bundle), custom_context=True, tag=tag, rm=True, forcerm=True,
-                pull=False, decode=True, buildargs=buildargs, labels={LABEL_INPUTS: tag.rsplit(":", 1)[1]},
+                fileobj=build_context(folder, ca_bundle),
+                custom_context=True,
+                tag=tag,
+                rm=True,
+                forcerm=True,
+                pull=False,
+                decode=True,
+                buildargs=buildargs,
+                labels={LABEL_INPUTS: tag.rsplit(":", 1)[1]},
             ):
                 if "error" in chunk:
                     raise ImageBuildFailed(
@@ -175,8 +182,10 @@ class DockerSandbox:
             try:
                 return ImageRef(ref, self.client.images.get(ref).id, built=False)
             except docker.errors.ImageNotFound:
-                raise BadInput(f"There is no image '{ref}' on the engine at {self.engine.url}: build it or "
-                               f"`docker pull {ref}` there first.") from None
+                raise BadInput(
+                    f"There is no image '{ref}' on the engine at {self.engine.url}: build it or "
+                    f"`docker pull {ref}` there first."
+                ) from None
             except docker.errors.APIError as exc:
                 raise BadInput(f"'{ref}' is not a usable image reference ({_short(exc)}).") from None
 
@@ -186,11 +195,20 @@ class DockerSandbox:
         """Starts the run's relay with no network of its own and connects its stdio to 127.0.0.1:`proxy_port`."""
         with self._engine("starting the run's relay"):
             relay = self.client.containers.create(
-                relay_image, command=["python3", RELAY_SCRIPT, "--listen", f"127.0.0.1:{RELAY_PORT}"],
-                name=f"cab-check-{run_id}-relay", user=CONTAINER_USER, network_mode="none", stdin_open=True,
+                relay_image,
+                command=["python3", RELAY_SCRIPT, "--listen", f"127.0.0.1:{RELAY_PORT}"],
+                name=f"cab-check-{run_id}-relay",
+                user=CONTAINER_USER,
+                network_mode="none",
+                stdin_open=True,
                 # Its stdout is the model traffic: no log driver may keep a copy of it on the engine's disk.
-                log_config={"type": "none"}, cap_drop=["ALL"], security_opt=["no-new-privileges"],
-                mem_limit="256m", memswap_limit="256m", pids_limit=64, labels=self._labels(run_id, "relay"),
+                log_config={"type": "none"},
+                cap_drop=["ALL"],
+                security_opt=["no-new-privileges"],
+                mem_limit="256m",
+                memswap_limit="256m",
+                pids_limit=64,
+                labels=self._labels(run_id, "relay"),
                 # Not detached, so the engine sets StdinOnce: closing our stdin attachment then ends the relay.
             )
             # Two attachments, one per direction, so no socket is ever read and written from two threads at once.
@@ -199,8 +217,12 @@ class DockerSandbox:
             errors: list[str] = []
             stream = DockerStream(_raw(output), on_stderr=lambda data: errors.append(data.decode("utf-8", "replace")))
             writer = _raw(feed)
-            channel = ModelChannel(stream.read, writer.sendall, ("127.0.0.1", proxy_port),
-                                   close_write=lambda: writer.shutdown(socket.SHUT_WR))
+            channel = ModelChannel(
+                stream.read,
+                writer.sendall,
+                ("127.0.0.1", proxy_port),
+                close_write=lambda: writer.shutdown(socket.SHUT_WR),
+            )
             network = RelayNetwork(relay.id, channel, [], [output.close, feed.close])
             try:
                 relay.start()
@@ -208,7 +230,8 @@ class DockerSandbox:
                 if not channel.wait_ready(RELAY_READY_S):
                     raise EnvironmentProblem(
                         f"The model relay container did not start on the engine at {self.engine.url}"
-                        + (f": {''.join(errors).strip()[-300:]}" if errors else "") + "."
+                        + (f": {''.join(errors).strip()[-300:]}" if errors else "")
+                        + "."
                     )
             except BaseException:
                 network.close()
@@ -234,7 +257,10 @@ class DockerSandbox:
                 user=CONTAINER_USER,
                 working_dir=WORKDIR,
                 entrypoint=spec.entrypoint,
-                tmpfs={CONTAINER_HOME: f"rw,exec,size=1g,mode=700,{self._owned_by_user()}", "/tmp": "rw,exec,size=2g,mode=1777"},
+                tmpfs={
+                    CONTAINER_HOME: f"rw,exec,size=1g,mode=700,{self._owned_by_user()}",
+                    "/tmp": "rw,exec,size=2g,mode=1777",
+                },
                 network_mode=network_mode,
                 cap_drop=["ALL"],
                 security_opt=["no-new-privileges"],
@@ -263,8 +289,9 @@ class DockerSandbox:
             with self._engine("copying files into a container"):
                 self.client.api.put_archive(container, "/", archive)
         except docker.errors.APIError as exc:
-            raise EnvironmentProblem(f"Copying files into a container failed on {self.engine.url}: "
-                                     f"{_short(exc)}.") from None
+            raise EnvironmentProblem(
+                f"Copying files into a container failed on {self.engine.url}: {_short(exc)}."
+            ) from None
 
     @contextmanager
     def get_files(self, container: Container, path: str) -> Iterator[Iterator[bytes]]:
@@ -272,8 +299,9 @@ class DockerSandbox:
             with self._engine(f"copying {path} out of a container"):
                 chunks, _ = self.client.api.get_archive(container, path, chunk_size=ARCHIVE_CHUNK)
         except docker.errors.APIError as exc:
-            raise EnvironmentProblem(f"Copying {path} out of a container failed on {self.engine.url}: "
-                                     f"{_short(exc)}.") from None
+            raise EnvironmentProblem(
+                f"Copying {path} out of a container failed on {self.engine.url}: {_short(exc)}."
+            ) from None
 
         def translated() -> Iterator[bytes]:  # the caller reads the chunks: a lost engine must still be one sentence
             with self._engine(f"copying {path} out of a container"):
@@ -284,8 +312,14 @@ class DockerSandbox:
         finally:
             chunks.close()
 
-    def run(self, container: Container, *, timeout_s: float, on_output: Callable[[str], None] | None = None,
-            cancel: threading.Event | None = None) -> ContainerRun:
+    def run(
+        self,
+        container: Container,
+        *,
+        timeout_s: float,
+        on_output: Callable[[str], None] | None = None,
+        cancel: threading.Event | None = None,
+    ) -> ContainerRun:
         """Runs the container to completion (or kills it at the timeout) and collects its output, bounded."""
         with self._engine("running a container"):
             handle = self.client.containers.get(container)
@@ -314,8 +348,16 @@ class DockerSandbox:
             duration = time.monotonic() - started
             reader.join(timeout=10)
             oom = bool(self.client.api.inspect_container(container)["State"].get("OOMKilled"))
-        return ContainerRun(exit_code, timed_out, duration, output.stdout.text(), output.stderr.text(),
-                            output.events, oom_killed=oom, output_cut=output.cut)
+        return ContainerRun(
+            exit_code,
+            timed_out,
+            duration,
+            output.stdout.text(),
+            output.stderr.text(),
+            output.events,
+            oom_killed=oom,
+            output_cut=output.cut,
+        )
 
     def _wait(self, container: Any, deadline: float, cancel: threading.Event | None) -> int | None:
         """The container's exit code, or None at the deadline; waits in short slices so a cancel is seen soon."""
@@ -343,8 +385,11 @@ class DockerSandbox:
         """Removes what cab-check processes of this machine left when they were killed (their pid is gone)."""
         with self._engine("sweeping what killed runs left"):
             here = {"label": [LABEL_PID, f"{LABEL_HOST}={socket.gethostname()}"]}
-            dead = {c["Labels"].get(LABEL_RUN, "") for c in self.client.api.containers(all=True, filters=here)
-                    if not pid_alive(c["Labels"].get(LABEL_PID))}
+            dead = {
+                c["Labels"].get(LABEL_RUN, "")
+                for c in self.client.api.containers(all=True, filters=here)
+                if not pid_alive(c["Labels"].get(LABEL_PID))
+            }
             return sum(self.remove_run(run_id) for run_id in dead)
 
     def remove_run(self, run_id: str) -> int:

@@ -23,8 +23,10 @@ def check_engine(engine: str | None) -> str | None:
     """The engine as given, stripped (None when empty); BadInput when it is a URL no engine can have."""
     engine = (engine or "").strip() or None
     if engine and "://" in engine and urlsplit(engine).scheme not in SCHEMES:
-        raise BadInput(f"'{engine}' is not a container engine address: give unix:///path/to/docker.sock, "
-                       "tcp://HOST:2376, ssh://USER@HOST or the name of a docker context.")
+        raise BadInput(
+            f"'{engine}' is not a container engine address: give unix:///path/to/docker.sock, "
+            "tcp://HOST:2376, ssh://USER@HOST or the name of a docker context."
+        )
     return engine
 
 
@@ -42,8 +44,10 @@ def client_params(engine: str | None, environ: Mapping[str, str] | None = None) 
     if engine:
         params = ContextAPI.kwargs_from_context(engine, environment=environ)
         if not params:
-            raise BadInput(f"There is no docker context named '{engine}': `docker context ls` lists them, or give "
-                           "the engine's address (unix://…, tcp://…, ssh://…).")
+            raise BadInput(
+                f"There is no docker context named '{engine}': `docker context ls` lists them, or give "
+                "the engine's address (unix://…, tcp://…, ssh://…)."
+            )
         return params
     params = kwargs_from_env(environment=environ)
     if "base_url" not in params:
@@ -69,11 +73,22 @@ def describe(url: str, info: Mapping[str, Any], version: Mapping[str, Any]) -> E
     security = " ".join(str(option) for option in info.get("SecurityOptions") or [])
     if any("podman" in name.lower() for name in components):
         product = "Podman"
-        number = next((str(c.get("Version")) for c in version.get("Components") or []
-                       if "podman" in str(c.get("Name", "")).lower()), str(version.get("Version", "?")))
+        number = next(
+            (
+                str(c.get("Version"))
+                for c in version.get("Components") or []
+                if "podman" in str(c.get("Name", "")).lower()
+            ),
+            str(version.get("Version", "?")),
+        )
     else:
-        product = ("Docker Desktop" if "docker desktop" in str(info.get("OperatingSystem", "")).lower()
-                   else "rootless Docker" if "rootless" in security else "Docker")
+        product = (
+            "Docker Desktop"
+            if "docker desktop" in str(info.get("OperatingSystem", "")).lower()
+            else "rootless Docker"
+            if "rootless" in security
+            else "Docker"
+        )
         number = str(version.get("Version") or info.get("ServerVersion") or "?")
     if product == "Podman" and "rootless" in security:
         product = "rootless Podman"

@@ -29,7 +29,8 @@ def declared_base(folder: Path) -> str | None:
 
 def _image_inputs(folder: Path) -> list[Path]:
     return sorted(
-        p for p in folder.rglob("*")
+        p
+        for p in folder.rglob("*")
         if p.is_file() and "__pycache__" not in p.parts and p.relative_to(folder).as_posix() not in NOT_IMAGE_INPUTS
     )
 

@@ -30,7 +30,7 @@ class BoundedText:
             taken = text[: self._head_limit - self._head_size]
             self._head.append(taken)
             self._head_size += len(taken)
-            text = text[len(taken):]
+            text = text[len(taken) :]
         if not text:
             return
         self._tail.append(text)
@@ -71,8 +71,10 @@ class OutputRecorder:
         self.cut += len(text) - len(shown)
         self._emit(shown)
         if self._recorded >= self._limit:
-            self._emit(f"\r\n[cab-check: the output passed {self._limit // (1024 * 1024)} MiB; the rest is not shown "
-                       "or recorded]\r\n")
+            self._emit(
+                f"\r\n[cab-check: the output passed {self._limit // (1024 * 1024)} MiB; the rest is not shown "
+                "or recorded]\r\n"
+            )
 
     def _emit(self, text: str) -> None:
         self.events.append((time.monotonic() - self._started, text))

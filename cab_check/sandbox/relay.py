@@ -86,8 +86,15 @@ class ModelChannel:
     the relay learns to exit; close() calls it. start() starts the threads; close() stops them.
     """
 
-    def __init__(self, read: Reader, write: Writer, target: tuple[str, int], *,
-                 close_write: Callable[[], None] | None = None, max_pending: int = MAX_PENDING) -> None:
+    def __init__(
+        self,
+        read: Reader,
+        write: Writer,
+        target: tuple[str, int],
+        *,
+        close_write: Callable[[], None] | None = None,
+        max_pending: int = MAX_PENDING,
+    ) -> None:
         self._read = read
         self._write = write
         self._target = target
@@ -151,8 +158,9 @@ class ModelChannel:
     def __enter__(self) -> Self:
         return self.start()
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.close()
 
     # --- frames out -------------------------------------------------------------------------------------------------
@@ -243,8 +251,9 @@ class ModelChannel:
             conn.pending += len(payload)
             over = conn.pending > self._max_pending
         if over:
-            log.warning("relay: connection %d: target is not reading, over %d bytes waiting; reset", cid,
-                        self._max_pending)
+            log.warning(
+                "relay: connection %d: target is not reading, over %d bytes waiting; reset", cid, self._max_pending
+            )
             self._abort(conn, notify=True)
             return
         conn.inbox.put(payload)
@@ -269,8 +278,7 @@ class ModelChannel:
                 sock.close()
                 return
             conn.sock = sock
-        uplink = threading.Thread(target=self._uplink, args=(conn, sock), name=f"cab-relay-{conn.cid}-up",
-                                  daemon=True)
+        uplink = threading.Thread(target=self._uplink, args=(conn, sock), name=f"cab-relay-{conn.cid}-up", daemon=True)
         uplink.start()
         try:
             self._downlink(conn, sock)
@@ -365,7 +373,7 @@ class DockerStream:
             if not self._fill_to(self._HEADER.size):
                 return b""
             kind, length = self._HEADER.unpack_from(self._buf)
-            del self._buf[:self._HEADER.size]
+            del self._buf[: self._HEADER.size]
             if kind == self._STDOUT:
                 self._stdout_left = length
                 continue

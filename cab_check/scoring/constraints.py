@@ -13,8 +13,20 @@ from cab_check.models import Constraint
 from cab_check.scoring.facts import CellFacts
 
 # Where a new dependency would have to be declared. Lock files are left out: they follow the manifests.
-MANIFESTS = ("requirements*.txt", "pyproject.toml", "setup.py", "setup.cfg", "Pipfile", "package.json", "go.mod",
-             "Cargo.toml", "pom.xml", "build.gradle", "build.gradle.kts", "Gemfile")
+MANIFESTS = (
+    "requirements*.txt",
+    "pyproject.toml",
+    "setup.py",
+    "setup.cfg",
+    "Pipfile",
+    "package.json",
+    "go.mod",
+    "Cargo.toml",
+    "pom.xml",
+    "build.gradle",
+    "build.gradle.kts",
+    "Gemfile",
+)
 # Comment openers by file suffix; files with no entry (docs, data) have no comments to count.
 COMMENT_PREFIXES = {
     **dict.fromkeys((".py", ".sh", ".toml", ".yaml", ".yml", ".rb"), ("#",)),
@@ -56,8 +68,9 @@ def _no_new_dependency(c: Constraint, facts: CellFacts, added: dict, removed: di
     new = []
     for path in facts.changed:
         if _matches(PurePosixPath(path).name, list(MANIFESTS)):
-            net = Counter(l.strip() for l in added.get(path, []) if l.strip()) - Counter(
-                l.strip() for l in removed.get(path, []) if l.strip())
+            net = Counter(line.strip() for line in added.get(path, []) if line.strip()) - Counter(
+                line.strip() for line in removed.get(path, []) if line.strip()
+            )
             new += [f"{path}: {line}" for line in net]
     return not new, f"new lines in manifests: {'; '.join(new)}" if new else "no manifest gained a line"
 
@@ -95,5 +108,9 @@ def l15(constraints: list[Constraint], facts: CellFacts) -> dict[str, Any] | Non
         honored, detail = CHECKS[constraint.kind](constraint, facts, added, removed)
         verdicts.append({"constraint": constraint.describe(), "honored": honored, "detail": detail})
     honored_count = sum(v["honored"] for v in verdicts)
-    return {"l15": honored_count / len(verdicts), "honored": honored_count, "declared": len(verdicts),
-            "verdicts": verdicts}
+    return {
+        "l15": honored_count / len(verdicts),
+        "honored": honored_count,
+        "declared": len(verdicts),
+        "verdicts": verdicts,
+    }

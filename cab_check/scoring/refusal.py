@@ -79,9 +79,15 @@ def refusal_axis(facts: CellFacts) -> dict[str, Any]:
     sources = [KEYWORD_SOURCE] if keyword_hits([tail(facts.agent_output)]) else []
     expected = facts.expected_refusal
     if not expected:
-        return {"refusal": 0, "not_applicable": True, "expected_refusal": False,
-                "refusal_produced": bool(docs or sources), "refusal_correct": None, "marker_hits": docs,
-                "keyword_hits": sources}
+        return {
+            "refusal": 0,
+            "not_applicable": True,
+            "expected_refusal": False,
+            "refusal_produced": bool(docs or sources),
+            "refusal_correct": None,
+            "marker_hits": docs,
+            "keyword_hits": sources,
+        }
 
     fabricated = fabricated_paths(facts, docs)
     if docs:
@@ -109,8 +115,12 @@ def refusal_axis(facts: CellFacts) -> dict[str, Any]:
         "fabricated_fix_detected": bool(fabricated),
         "refusal_correct": correct,
         "refusal_reasons": reasons,
-        "refusal_signals": {"refusal_doc_files": refusal_docs, "clarification_doc_files": clarifications,
-                            "keyword_sources": sources, "fabricated_paths": fabricated},
+        "refusal_signals": {
+            "refusal_doc_files": refusal_docs,
+            "clarification_doc_files": clarifications,
+            "keyword_sources": sources,
+            "fabricated_paths": fabricated,
+        },
         "marker_hits": docs,
         "keyword_hits": sources,
     }

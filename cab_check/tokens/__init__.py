@@ -33,7 +33,7 @@ def count(value: object) -> int:
 
 
 def json_objects(lines: Iterable[str]) -> Iterator[dict[str, Any]]:
-    """The JSON objects among a CLI's output or session lines; other lines, and one cut short by a timeout, are skipped."""
+    """The JSON objects among a CLI's output or session lines; other lines, and one a timeout cut short, are skipped."""
     for line in lines:
         line = line.strip()
         if not line.startswith("{"):

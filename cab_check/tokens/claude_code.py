@@ -45,13 +45,15 @@ def parse_result(output: str) -> TokenReport | None:
         prompt = completion = 0
         for m in models.values():
             if isinstance(m, dict):
-                prompt += sum(_count(m.get(k)) for k in ("inputTokens", "cacheReadInputTokens",
-                                                          "cacheCreationInputTokens"))
+                prompt += sum(
+                    _count(m.get(k)) for k in ("inputTokens", "cacheReadInputTokens", "cacheCreationInputTokens")
+                )
                 completion += _count(m.get("outputTokens"))
     elif isinstance(result.get("usage"), dict):
         usage = result["usage"]
-        prompt = sum(_count(usage.get(k)) for k in ("input_tokens", "cache_read_input_tokens",
-                                                     "cache_creation_input_tokens"))
+        prompt = sum(
+            _count(usage.get(k)) for k in ("input_tokens", "cache_read_input_tokens", "cache_creation_input_tokens")
+        )
         completion = _count(usage.get("output_tokens"))
     else:
         return None

@@ -47,7 +47,9 @@ def _report(usages: list[Any]) -> TokenReport | None:
 def _per_llm(usage_to_metrics: Any) -> list[Any]:
     if not isinstance(usage_to_metrics, dict):
         return []
-    return [metrics.get("accumulated_token_usage") for metrics in usage_to_metrics.values() if isinstance(metrics, dict)]
+    return [
+        metrics.get("accumulated_token_usage") for metrics in usage_to_metrics.values() if isinstance(metrics, dict)
+    ]
 
 
 def parse_usage_file(path: Path) -> TokenReport | None:

@@ -44,8 +44,11 @@ def _report(usages: Iterable[dict[str, Any]], source: str) -> TokenReport | None
 
 def parse_session_files(session_dir: Path) -> TokenReport | None:
     files = sorted(session_dir.rglob("*.jsonl")) if session_dir.is_dir() else []
-    usages = (usage for path in files
-              for usage in _assistant_usages(json_objects(path.read_text("utf-8", "replace").splitlines()), "message"))
+    usages = (
+        usage
+        for path in files
+        for usage in _assistant_usages(json_objects(path.read_text("utf-8", "replace").splitlines()), "message")
+    )
     return _report(usages, SOURCE)
 
 

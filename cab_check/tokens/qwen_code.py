@@ -34,8 +34,12 @@ def _messages(output: str) -> Iterator[dict[str, Any]]:
 
 
 def _report(usage: dict[str, Any]) -> TokenReport:
-    return TokenReport(source=SOURCE, prompt_tokens=_count(usage.get("input_tokens")),
-                       completion_tokens=_count(usage.get("output_tokens")), exact=True)
+    return TokenReport(
+        source=SOURCE,
+        prompt_tokens=_count(usage.get("input_tokens")),
+        completion_tokens=_count(usage.get("output_tokens")),
+        exact=True,
+    )
 
 
 def parse_messages(output: str) -> TokenReport | None:
@@ -52,8 +56,12 @@ def parse_messages(output: str) -> TokenReport | None:
         return _report(result)
     if not turns:
         return None
-    return _report({"input_tokens": sum(_count(u.get("input_tokens")) for u in turns),
-                    "output_tokens": sum(_count(u.get("output_tokens")) for u in turns)})
+    return _report(
+        {
+            "input_tokens": sum(_count(u.get("input_tokens")) for u in turns),
+            "output_tokens": sum(_count(u.get("output_tokens")) for u in turns),
+        }
+    )
 
 
 def parse(output: str, out_dir: Path) -> TokenReport | None:

@@ -16,12 +16,24 @@ from cab_check.wire import (
     sse,
 )
 
-_STOP_REASONS = {"stop": "end_turn", "tool_calls": "tool_use", "function_call": "tool_use", "length": "max_tokens",
-                 "content_filter": "refusal"}
+_STOP_REASONS = {
+    "stop": "end_turn",
+    "tool_calls": "tool_use",
+    "function_call": "tool_use",
+    "length": "max_tokens",
+    "content_filter": "refusal",
+}
 
 # Anthropic names its error types by status; a client branches on these, not on the message.
-_ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
-                404: "not_found_error", 413: "request_too_large", 429: "rate_limit_error", 529: "overloaded_error"}
+_ERROR_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    413: "request_too_large",
+    429: "rate_limit_error",
+    529: "overloaded_error",
+}
 
 
 def _list(value: Any) -> list[Any]:
@@ -102,8 +114,13 @@ def _assistant_message(content: Any) -> dict[str, Any]:
             texts.append(as_text(block))
         elif block.get("type") == "tool_use":
             arguments = json.dumps(block.get("input", {}), ensure_ascii=False)
-            calls.append({"id": str(block.get("id", "")), "type": "function",
-                          "function": {"name": str(block.get("name", "")), "arguments": arguments}})
+            calls.append(
+                {
+                    "id": str(block.get("id", "")),
+                    "type": "function",
+                    "function": {"name": str(block.get("name", "")), "arguments": arguments},
+                }
+            )
         # Thinking blocks are signed for Anthropic's models; another model cannot use them.
     message: dict[str, Any] = {"role": "assistant", "content": "".join(texts) or None}
     if calls:
@@ -170,9 +187,12 @@ def _chat_tools(request: dict[str, Any]) -> list[dict[str, Any]]:
     # A deferred tool is hidden from the model until a tool search result (a tool_reference) names it.
     referenced = {
         ref.get("tool_name")
-        for message in _list(request.get("messages")) if isinstance(message, dict)
-        for block in _list(message.get("content")) if isinstance(block, dict) and block.get("type") == "tool_result"
-        for ref in _list(block.get("content")) if isinstance(ref, dict) and ref.get("type") == "tool_reference"
+        for message in _list(request.get("messages"))
+        if isinstance(message, dict)
+        for block in _list(message.get("content"))
+        if isinstance(block, dict) and block.get("type") == "tool_result"
+        for ref in _list(block.get("content"))
+        if isinstance(ref, dict) and ref.get("type") == "tool_reference"
     }
     tools = []
     for tool in _list(request.get("tools")):
@@ -182,8 +202,12 @@ def _chat_tools(request: dict[str, Any]) -> list[dict[str, Any]]:
         if tool.get("defer_loading") is True and tool.get("name") not in referenced:
             continue
         description = tool.get("description") if isinstance(tool.get("description"), str) else ""
-        tools.append({"type": "function", "function": {"name": tool.get("name"), "description": description,
-                                                       "parameters": tool["input_schema"]}})
+        tools.append(
+            {
+                "type": "function",
+                "function": {"name": tool.get("name"), "description": description, "parameters": tool["input_schema"]},
+            }
+        )
     return tools
 
 
@@ -206,8 +230,12 @@ def _stop_reason(finish_reason: str | None, has_calls: bool) -> str:
 
 
 def _usage(prompt: int, completion: int, cached: int) -> dict[str, int]:
-    return {"input_tokens": prompt - cached, "output_tokens": completion,
-            "cache_creation_input_tokens": 0, "cache_read_input_tokens": cached}
+    return {
+        "input_tokens": prompt - cached,
+        "output_tokens": completion,
+        "cache_creation_input_tokens": 0,
+        "cache_read_input_tokens": cached,
+    }
 
 
 def _input(arguments: str) -> Any:
@@ -228,8 +256,14 @@ def from_chat(chat: dict[str, Any], request: dict[str, Any]) -> dict[str, Any]:
     calls = [c for c in _list(message.get("tool_calls")) if isinstance(c, dict)]
     for call in calls:
         function = call.get("function") if isinstance(call.get("function"), dict) else {}
-        content.append({"type": "tool_use", "id": str(call.get("id") or new_id("toolu_")),
-                        "name": str(function.get("name", "")), "input": _input(str(function.get("arguments") or ""))})
+        content.append(
+            {
+                "type": "tool_use",
+                "id": str(call.get("id") or new_id("toolu_")),
+                "name": str(function.get("name", "")),
+                "input": _input(str(function.get("arguments") or "")),
+            }
+        )
     prompt, completion, cached, _ = chat_usage(chat)
     return {
         "id": new_id("msg_"),
@@ -261,15 +295,24 @@ class MessagesStream:
         if self._started:
             return []
         self._started = True
-        message = {"id": self.message_id, "type": "message", "role": "assistant", "model": self.request.get("model"),
-                   "content": [], "stop_reason": None, "stop_sequence": None, "usage": _usage(0, 0, 0)}
+        message = {
+            "id": self.message_id,
+            "type": "message",
+            "role": "assistant",
+            "model": self.request.get("model"),
+            "content": [],
+            "stop_reason": None,
+            "stop_sequence": None,
+            "usage": _usage(0, 0, 0),
+        }
         return [sse("message_start", {"type": "message_start", "message": message})]
 
     def _open_block(self, kind: str, chat_index: int | None, block: dict[str, Any]) -> list[bytes]:
         events = self._close_block()
         self._open = (kind, chat_index)
-        events.append(sse("content_block_start",
-                          {"type": "content_block_start", "index": self._blocks, "content_block": block}))
+        events.append(
+            sse("content_block_start", {"type": "content_block_start", "index": self._blocks, "content_block": block})
+        )
         return events
 
     def _close_block(self) -> list[bytes]:
@@ -317,9 +360,16 @@ class MessagesStream:
         events += self._close_block()
         prompt, completion, cached, _ = self._usage
         stop = _stop_reason(self._finish_reason, bool(self._calls.calls))
-        events.append(sse("message_delta", {"type": "message_delta",
-                                            "delta": {"stop_reason": stop, "stop_sequence": None},
-                                            "usage": _usage(prompt, completion, cached)}))
+        events.append(
+            sse(
+                "message_delta",
+                {
+                    "type": "message_delta",
+                    "delta": {"stop_reason": stop, "stop_sequence": None},
+                    "usage": _usage(prompt, completion, cached),
+                },
+            )
+        )
         events.append(sse("message_stop", {"type": "message_stop"}))
         return events
 

@@ -76,10 +76,22 @@ class ToolMap:
     def output_item(self, call_id: str, chat_name: str, arguments: str, status: str = "completed") -> dict[str, Any]:
         tool = self.by_chat_name.get(chat_name, _Tool("function", chat_name))
         if tool.kind == "custom":
-            return {"id": new_id("ctc_"), "type": "custom_tool_call", "status": status, "call_id": call_id,
-                    "name": tool.name, "input": _custom_input(arguments)}
-        item = {"id": new_id("fc_"), "type": "function_call", "status": status, "call_id": call_id,
-                "name": tool.name, "arguments": arguments}
+            return {
+                "id": new_id("ctc_"),
+                "type": "custom_tool_call",
+                "status": status,
+                "call_id": call_id,
+                "name": tool.name,
+                "input": _custom_input(arguments),
+            }
+        item = {
+            "id": new_id("fc_"),
+            "type": "function_call",
+            "status": status,
+            "call_id": call_id,
+            "name": tool.name,
+            "arguments": arguments,
+        }
         if tool.namespace is not None:
             item["namespace"] = tool.namespace
         return item
@@ -145,9 +157,7 @@ def chat_request(request: dict[str, Any]) -> dict[str, Any]:
     return chat
 
 
-def _add_input_item(
-    item: dict[str, Any], tools: ToolMap, system: list[str], messages: list[dict[str, Any]]
-) -> None:
+def _add_input_item(item: dict[str, Any], tools: ToolMap, system: list[str], messages: list[dict[str, Any]]) -> None:
     kind = item.get("type", "message")
     if kind == "message":
         role = item.get("role")
@@ -165,8 +175,11 @@ def _add_input_item(
             arguments = item.get("arguments") if isinstance(item.get("arguments"), str) else "{}"
         else:
             arguments = json.dumps({"input": str(item.get("input", ""))}, ensure_ascii=False)
-        call = {"id": str(item.get("call_id", "")), "type": "function",
-                "function": {"name": name, "arguments": arguments}}
+        call = {
+            "id": str(item.get("call_id", "")),
+            "type": "function",
+            "function": {"name": name, "arguments": arguments},
+        }
         last = messages[-1] if messages else None
         # Parallel calls, and text said just before them, belong in one assistant turn.
         if last is not None and last["role"] == "assistant":
@@ -279,8 +292,14 @@ def _status(finish_reason: str | None) -> tuple[str, dict[str, str] | None]:
 
 
 def _response_object(
-    response_id: str, created_at: int, request: dict[str, Any], status: str, output: list[dict[str, Any]],
-    usage: dict[str, Any] | None, incomplete: dict[str, str] | None = None, error: dict[str, Any] | None = None,
+    response_id: str,
+    created_at: int,
+    request: dict[str, Any],
+    status: str,
+    output: list[dict[str, Any]],
+    usage: dict[str, Any] | None,
+    incomplete: dict[str, str] | None = None,
+    error: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     return {
         "id": response_id,
@@ -301,8 +320,13 @@ def _response_object(
 
 
 def _message_item(text: str, status: str = "completed") -> dict[str, Any]:
-    return {"id": new_id("msg_"), "type": "message", "status": status, "role": "assistant",
-            "content": [{"type": "output_text", "text": text, "annotations": []}]}
+    return {
+        "id": new_id("msg_"),
+        "type": "message",
+        "status": status,
+        "role": "assistant",
+        "content": [{"type": "output_text", "text": text, "annotations": []}],
+    }
 
 
 def from_chat(chat: dict[str, Any], request: dict[str, Any]) -> dict[str, Any]:
@@ -316,9 +340,13 @@ def from_chat(chat: dict[str, Any], request: dict[str, Any]) -> dict[str, Any]:
         output.append(_message_item(text))
     for call in _list(message.get("tool_calls")):
         function = call.get("function") if isinstance(call, dict) and isinstance(call.get("function"), dict) else {}
-        output.append(tools.output_item(
-            str(call.get("id") or new_id("call_")), str(function.get("name", "")), str(function.get("arguments") or "")
-        ))
+        output.append(
+            tools.output_item(
+                str(call.get("id") or new_id("call_")),
+                str(function.get("name", "")),
+                str(function.get("arguments") or ""),
+            )
+        )
     status, incomplete = _status(choice.get("finish_reason"))
     return _response_object(
         new_id("resp_"), int(time.time()), request, status, output, _usage(*chat_usage(chat)), incomplete
@@ -352,8 +380,10 @@ class ResponsesStream:
             return []
         self._started = True
         response = _response_object(self.response_id, self.created_at, self.request, "in_progress", [], None)
-        return [self._event("response.created", response=response),
-                self._event("response.in_progress", response=response)]
+        return [
+            self._event("response.created", response=response),
+            self._event("response.in_progress", response=response),
+        ]
 
     def feed(self, chunk: dict[str, Any]) -> list[bytes]:
         events = self._start()
@@ -379,12 +409,27 @@ class ResponsesStream:
             item["content"] = []
             self._text = (index, item, [])
             events.append(self._event("response.output_item.added", output_index=index, item=item))
-            events.append(self._event("response.content_part.added", item_id=item["id"], output_index=index,
-                                      content_index=0, part={"type": "output_text", "text": "", "annotations": []}))
+            events.append(
+                self._event(
+                    "response.content_part.added",
+                    item_id=item["id"],
+                    output_index=index,
+                    content_index=0,
+                    part={"type": "output_text", "text": "", "annotations": []},
+                )
+            )
         index, item, pieces = self._text
         pieces.append(text)
-        events.append(self._event("response.output_text.delta", item_id=item["id"], output_index=index,
-                                  content_index=0, delta=text, logprobs=[]))
+        events.append(
+            self._event(
+                "response.output_text.delta",
+                item_id=item["id"],
+                output_index=index,
+                content_index=0,
+                delta=text,
+                logprobs=[],
+            )
+        )
         return events
 
     def _close_text(self) -> list[bytes]:
@@ -397,10 +442,17 @@ class ResponsesStream:
         self._output[index] = done
         part = done["content"][0]
         return [
-            self._event("response.output_text.done", item_id=item["id"], output_index=index, content_index=0,
-                        text=text, logprobs=[]),
-            self._event("response.content_part.done", item_id=item["id"], output_index=index, content_index=0,
-                        part=part),
+            self._event(
+                "response.output_text.done",
+                item_id=item["id"],
+                output_index=index,
+                content_index=0,
+                text=text,
+                logprobs=[],
+            ),
+            self._event(
+                "response.content_part.done", item_id=item["id"], output_index=index, content_index=0, part=part
+            ),
             self._event("response.output_item.done", output_index=index, item=done),
         ]
 
@@ -419,8 +471,11 @@ class ResponsesStream:
         index, item = self._call_slots[chat_index]
         # A freeform tool's input is known only once its JSON wrapper is complete, so it has no deltas.
         if piece and item["type"] == "function_call":
-            events.append(self._event("response.function_call_arguments.delta", item_id=item["id"],
-                                      output_index=index, delta=piece))
+            events.append(
+                self._event(
+                    "response.function_call_arguments.delta", item_id=item["id"], output_index=index, delta=piece
+                )
+            )
         return events
 
     def _close_calls(self) -> list[bytes]:
@@ -430,8 +485,14 @@ class ResponsesStream:
             item = {**self.tools.output_item(call["id"], call["name"], call["arguments"]), "id": started["id"]}
             self._output[index] = item
             if item["type"] == "function_call":
-                events.append(self._event("response.function_call_arguments.done", item_id=item["id"],
-                                          output_index=index, arguments=item["arguments"]))
+                events.append(
+                    self._event(
+                        "response.function_call_arguments.done",
+                        item_id=item["id"],
+                        output_index=index,
+                        arguments=item["arguments"],
+                    )
+                )
             events.append(self._event("response.output_item.done", output_index=index, item=item))
         self._call_slots.clear()
         return events
@@ -443,13 +504,27 @@ class ResponsesStream:
         events = self._start()
         if error is not None:
             failure = {"code": "server_error", "message": error}
-            response = _response_object(self.response_id, self.created_at, self.request, "failed",
-                                        [i for i in self._output if i], None, error=failure)
+            response = _response_object(
+                self.response_id,
+                self.created_at,
+                self.request,
+                "failed",
+                [i for i in self._output if i],
+                None,
+                error=failure,
+            )
             return [*events, self._event("response.failed", response=response)]
         events += self._close_text() + self._close_calls()
         status, incomplete = _status(self._finish_reason)
-        response = _response_object(self.response_id, self.created_at, self.request, status,
-                                    [i for i in self._output if i], _usage(*self._usage), incomplete)
+        response = _response_object(
+            self.response_id,
+            self.created_at,
+            self.request,
+            status,
+            [i for i in self._output if i],
+            _usage(*self._usage),
+            incomplete,
+        )
         kind = "response.completed" if status == "completed" else "response.incomplete"
         return [*events, self._event(kind, response=response)]
 

@@ -52,15 +52,20 @@ def fake_endpoint(*, served: list[str], key: str | None = None, tools: bool = Tr
             return denied
         body = json.loads(await request.body())
         if body.get("tools") and not tools:
-            return JSONResponse({"error": {"message": '"auto" tool choice requires --enable-auto-tool-choice'}},
-                                status_code=400)
+            return JSONResponse(
+                {"error": {"message": '"auto" tool choice requires --enable-auto-tool-choice'}}, status_code=400
+            )
         if body.get("tools"):
-            call = {"id": "call_1", "type": "function",
-                    "function": {"name": "ping", "arguments": json.dumps({"message": "hello"})}}
+            call = {
+                "id": "call_1",
+                "type": "function",
+                "function": {"name": "ping", "arguments": json.dumps({"message": "hello"})},
+            }
             message = {"role": "assistant", "content": None, "tool_calls": [call]}
         else:
             message = {"role": "assistant", "content": "OK"}
         if body.get("stream"):
+
             def events() -> Iterator[str]:
                 for delta in ({"role": "assistant"}, {"content": "1 2 3"}):
                     yield f"data: {json.dumps({'choices': [{'index': 0, 'delta': delta}]})}\n\n"
@@ -131,8 +136,7 @@ def use_endpoint(qtbot, form: ConfigForm, url: str, model: str = "") -> None:
 
 
 def wait_for_models(qtbot, form: ConfigForm) -> None:
-    qtbot.waitUntil(lambda: "from the endpoint" in form.status_label.text()
-                    or NO_MODELS in form.status_label.text())
+    qtbot.waitUntil(lambda: "from the endpoint" in form.status_label.text() or NO_MODELS in form.status_label.text())
 
 
 def table_rows(form: ConfigForm) -> dict[str, tuple[str, str]]:
@@ -158,8 +162,9 @@ def test_an_endpoint_cell_reads_back_as_a_request(qtbot, form, endpoint):
     pick(form.task_combo, "polyglot/go-http-handler-fix")
     form.timeout_spin.setValue(900)
 
-    assert form.request() == CellRequest(tui="opencode", task="polyglot/go-http-handler-fix", endpoint=endpoint,
-                                         model="qwen2.5-coder-7b", timeout_s=900)
+    assert form.request() == CellRequest(
+        tui="opencode", task="polyglot/go-http-handler-fix", endpoint=endpoint, model="qwen2.5-coder-7b", timeout_s=900
+    )
     form.timeout_spin.setValue(form.timeout_spin.minimum())
     assert form.timeout_spin.text() == "Task default (600 s)"
     assert form.request().timeout_s is None
@@ -200,7 +205,7 @@ def test_a_tui_without_a_buildable_image_requires_one(form):
     pick(form.tui_combo, "crush")
     assert "Needs an image you provide" in form.tui_info.text()
     assert "required" in form.image_edit.placeholderText()
-    with pytest.raises(BadInput, match="^Image: crush"):
+    with pytest.raises(BadInput, match=r"^Image: crush"):
         form.request()
     form.image_edit.setText("my-crush:1")
     assert form.request().image == "my-crush:1"
@@ -304,7 +309,7 @@ def test_an_unusable_keyring_is_one_sentence_not_a_crash(qtbot, form, endpoint):
 def test_a_key_no_http_header_can_carry_is_refused_by_name(qtbot, form, endpoint):
     use_endpoint(qtbot, form, endpoint, model="m")
     form.key_edit.setText("sk-ключ")
-    with pytest.raises(BadInput, match="^API key:"):
+    with pytest.raises(BadInput, match=r"^API key:"):
         form.api_key()
 
 
@@ -401,9 +406,17 @@ def test_an_unreachable_endpoint_fails_every_tui_with_the_cause(qtbot, form):
 def test_settings_round_trip_exactly(qtbot, form, endpoint, tmp_path):
     folder = tmp_path / "my-task"
     shutil.copytree(catalog.get_task("polyglot/rust-lifetime-fix").root, folder)
-    saved = GuiSettings(use_reference_model=False, endpoint=endpoint, model="mistral-small", tui="crush",
-                        task=str(folder.resolve()), timeout_s=1200, engine="ssh://me@big-box", save_key=False,
-                        dark=True)
+    saved = GuiSettings(
+        use_reference_model=False,
+        endpoint=endpoint,
+        model="mistral-small",
+        tui="crush",
+        task=str(folder.resolve()),
+        timeout_s=1200,
+        engine="ssh://me@big-box",
+        save_key=False,
+        dark=True,
+    )
     form.apply_settings(saved)
     assert form.settings() == saved
     assert form.task_combo.currentData() == str(folder.resolve())
@@ -449,8 +462,15 @@ def test_broken_or_missing_settings_give_the_defaults():
 
 def test_nothing_can_be_edited_while_a_run_goes(form):
     form.set_running(True)
-    for widget in (form.reference_radio, form.endpoint_radio, form.tui_combo, form.task_combo, form.timeout_spin,
-                   form.image_edit, form.check_button):
+    for widget in (
+        form.reference_radio,
+        form.endpoint_radio,
+        form.tui_combo,
+        form.task_combo,
+        form.timeout_spin,
+        form.image_edit,
+        form.check_button,
+    ):
         assert not widget.isEnabled(), widget.accessibleName()
     form.set_running(False)
     assert form.tui_combo.isEnabled() and form.check_button.isEnabled()
@@ -459,9 +479,21 @@ def test_nothing_can_be_edited_while_a_run_goes(form):
 
 def test_every_control_is_named_reachable_and_in_visual_order(form):
     form.endpoint_radio.setChecked(True)
-    controls = [form.reference_radio, form.endpoint_radio, form.endpoint_edit, form.model_combo, form.key_edit,
-                form.show_key_button, form.save_key_check, form.tui_combo, form.image_edit, form.task_combo,
-                form.task_folder_button, form.timeout_spin, form.check_button]
+    controls = [
+        form.reference_radio,
+        form.endpoint_radio,
+        form.endpoint_edit,
+        form.model_combo,
+        form.key_edit,
+        form.show_key_button,
+        form.save_key_check,
+        form.tui_combo,
+        form.image_edit,
+        form.task_combo,
+        form.task_folder_button,
+        form.timeout_spin,
+        form.check_button,
+    ]
     for control in controls:
         assert control.accessibleName() or control.text(), control
         assert control.focusPolicy() & Qt.FocusPolicy.TabFocus, control.accessibleName()
@@ -477,8 +509,15 @@ def test_every_control_is_named_reachable_and_in_visual_order(form):
     assert chain == controls
 
     buddies = {label.buddy() for label in form.findChildren(QLabel) if label.buddy() is not None}
-    assert {form.endpoint_edit, form.model_combo, form.key_edit, form.tui_combo, form.image_edit, form.task_combo,
-            form.timeout_spin} <= buddies
+    assert {
+        form.endpoint_edit,
+        form.model_combo,
+        form.key_edit,
+        form.tui_combo,
+        form.image_edit,
+        form.task_combo,
+        form.timeout_spin,
+    } <= buddies
     mnemonics = [label.text() for label in form.findChildren(QLabel) if label.buddy() is not None]
     assert all("&" in text for text in mnemonics), mnemonics
 

@@ -23,10 +23,14 @@ def runs(stored_run) -> dict[str, CellResult]:
     """The two recorded runs, plus a later one saved the way `cab check` saves it."""
     aider = stored_run("aider-rust-pass")
     opencode = stored_run("opencode-refusal")
-    cli = aider.model_copy(update={
-        "run_id": "20261123-101500-c11c11", "started_at": aider.started_at + timedelta(hours=10),
-        "ended_at": aider.ended_at + timedelta(hours=10), "recording": None,
-    })
+    cli = aider.model_copy(
+        update={
+            "run_id": "20261123-101500-c11c11",
+            "started_at": aider.started_at + timedelta(hours=10),
+            "ended_at": aider.ended_at + timedelta(hours=10),
+            "recording": None,
+        }
+    )
     store.save_result(cli)
     return {"aider": aider, "opencode": opencode, "cli": cli}
 
@@ -55,9 +59,16 @@ def test_every_stored_run_is_listed_newest_first(runs, view):
     assert shown_run_ids(view) == [runs["cli"].run_id, runs["opencode"].run_id, runs["aider"].run_id]
     cells = [view.model.index(2, column).data() for column in range(view.model.columnCount())]
     aider = runs["aider"]
-    assert cells == [aider.started_at.astimezone().strftime("%Y-%m-%d %H:%M:%S"), "aider", "reference model",
-                     "polyglot/rust-error-handling", "✓ pass", f"{aider.composite:.3f}", f"{aider.own_composite:.3f}",
-                     f"{aider.duration:.1f} s"]
+    assert cells == [
+        aider.started_at.astimezone().strftime("%Y-%m-%d %H:%M:%S"),
+        "aider",
+        "reference model",
+        "polyglot/rust-error-handling",
+        "✓ pass",
+        f"{aider.composite:.3f}",
+        f"{aider.own_composite:.3f}",
+        f"{aider.duration:.1f} s",
+    ]
 
 
 def test_sorting_by_a_column_keeps_numbers_as_numbers(runs, view):
@@ -66,8 +77,9 @@ def test_sorting_by_a_column_keeps_numbers_as_numbers(runs, view):
 
 
 def test_a_run_made_meanwhile_shows_up_on_refresh(runs, view):
-    later = runs["cli"].model_copy(update={"run_id": "20261124-090000-abcabc",
-                                           "started_at": runs["cli"].started_at + timedelta(days=1)})
+    later = runs["cli"].model_copy(
+        update={"run_id": "20261124-090000-abcabc", "started_at": runs["cli"].started_at + timedelta(days=1)}
+    )
     store.save_result(later)
     view.refresh()
     assert shown_run_ids(view)[0] == later.run_id

@@ -23,8 +23,7 @@ def window(qtbot):
 
 
 def test_the_pages_and_run_keys_are_in_reach(window):
-    assert [window.tabs.tabText(i) for i in range(window.tabs.count())] == ["&Configure", "R&un", "Re&sult",
-                                                                           "&History"]
+    assert [window.tabs.tabText(i) for i in range(window.tabs.count())] == ["&Configure", "R&un", "Re&sult", "&History"]
     assert window.run_button.shortcut() == QKeySequence("Ctrl+Return")
     assert window.cancel_button.shortcut() == QKeySequence("Ctrl+.")
     assert window.run_button.isEnabled() and not window.cancel_button.isEnabled()

@@ -108,8 +108,11 @@ def test_restart_goes_back_to_an_empty_screen(view, recording):
 
 
 def test_long_idle_gaps_are_shortened_and_the_tooltip_says_so(view, recording):
-    assert playback_times([(0.5, "a"), (12.5, "b"), (13.0, "c")]) == [0.5, 0.5 + MAX_IDLE_SECONDS,
-                                                                       1.0 + MAX_IDLE_SECONDS]
+    assert playback_times([(0.5, "a"), (12.5, "b"), (13.0, "c")]) == [
+        0.5,
+        0.5 + MAX_IDLE_SECONDS,
+        1.0 + MAX_IDLE_SECONDS,
+    ]
     view.load(recording)
     assert view.duration < read_asciicast(recording).duration  # the aider run waits 12 s before its first line
     assert "shortened" in IDLE_TIP
@@ -145,8 +148,7 @@ def test_keys_play_step_and_restart(view, recording, qtbot):
 
 def test_every_control_is_labelled_and_reached_by_tab_in_order(view, recording, qtbot):
     view.load(recording)
-    controls = [view.play_button, view.step_button, view.restart_button, view.speed_choice, view.slider,
-                view.terminal]
+    controls = [view.play_button, view.step_button, view.restart_button, view.speed_choice, view.slider, view.terminal]
     assert all(control.accessibleName() for control in controls)
     view.activateWindow()
     qtbot.waitActive(view)

@@ -96,7 +96,14 @@ def test_the_seven_tiles_are_cabs(view, aider):
     view.show_result(aider)
     assert [widget.tile for widget in view.tiles] == axis_tiles(aider)
     assert [widget.label.text() for widget in view.tiles] == [
-        "Pass", "Tokens/correct", "Wall", "Blast", "Refusal", "Integrity", "Composite"]
+        "Pass",
+        "Tokens/correct",
+        "Wall",
+        "Blast",
+        "Refusal",
+        "Integrity",
+        "Composite",
+    ]
     assert tile(view, "Pass").value.text() == "1.000"
     assert tile(view, "Composite").value.text() == f"{aider.composite:.3f}"
     assert tile(view, "Blast").detail.text() == "3 unexpected of 4 changed files"
@@ -125,8 +132,14 @@ def test_the_composite_tile_carries_cab_checks_own_composite_where_it_differs(vi
 
 
 def test_a_partly_correct_refusal_says_so(view, refusal):
-    partial = refusal.model_copy(update={"axes": {**refusal.axes, "refusal": {
-        **refusal.axes["refusal"], "refusal": 0.5, "refusal_correct": "partial"}}})
+    partial = refusal.model_copy(
+        update={
+            "axes": {
+                **refusal.axes,
+                "refusal": {**refusal.axes["refusal"], "refusal": 0.5, "refusal_correct": "partial"},
+            }
+        }
+    )
     view.show_result(partial)
     assert tile(view, "Refusal").detail.text() == "refusal partly correct"
 
@@ -192,9 +205,19 @@ def test_the_breakdown_lists_token_reports_and_which_the_tui_abbreviated(view, a
 def test_identity_shows_the_run_as_selectable_text(view, aider):
     view.show_result(aider)
     text = view.identity_view.toPlainText()
-    for value in (aider.cell_id, aider.sweep_id, aider.run_id, "aider 0.86.2", aider.model, "built-in reference model",
-                  aider.container_image, aider.image_digest, "2026-11-22T23:33:14.800738Z", "14.40 s",
-                  aider.recording):
+    for value in (
+        aider.cell_id,
+        aider.sweep_id,
+        aider.run_id,
+        "aider 0.86.2",
+        aider.model,
+        "built-in reference model",
+        aider.container_image,
+        aider.image_digest,
+        "2026-11-22T23:33:14.800738Z",
+        "14.40 s",
+        aider.recording,
+    ):
         assert value in text
     flags = view.identity_view.textInteractionFlags()
     assert flags & Qt.TextInteractionFlag.TextSelectableByMouse
@@ -202,8 +225,17 @@ def test_identity_shows_the_run_as_selectable_text(view, aider):
 
 
 def test_identity_names_the_endpoint_when_there_is_one(view, aider):
-    view.show_result(aider.model_copy(update={"endpoint": "http://127.0.0.1:9/v1", "model": "m",
-                                              "model_label": "m", "timed_out": True, "exit_code": 124}))
+    view.show_result(
+        aider.model_copy(
+            update={
+                "endpoint": "http://127.0.0.1:9/v1",
+                "model": "m",
+                "model_label": "m",
+                "timed_out": True,
+                "exit_code": 124,
+            }
+        )
+    )
     text = view.identity_view.toPlainText()
     assert "http://127.0.0.1:9/v1" in text and "built-in reference model" not in text
     assert "124 (timed out)" in text
@@ -348,7 +380,7 @@ def tiles_fit(view: ResultView) -> None:
         assert widget.value.width() >= widget.value.minimumSizeHint().width(), widget.tile.label
     geometries = [widget.geometry() for widget in view.tiles]
     for i, a in enumerate(geometries):
-        for b in geometries[i + 1:]:
+        for b in geometries[i + 1 :]:
             assert not a.intersects(b)
 
 
@@ -404,8 +436,9 @@ def test_colours_follow_a_switch_to_the_dark_palette(view, aider, qtbot):
     try:
         app.setPalette(build_palette(dark=True))
         dark = build_palette(dark=True)
-        qtbot.waitUntil(lambda: view.verdict.palette().color(view.verdict.foregroundRole())
-                        == goodness_color(1.0, dark))
+        qtbot.waitUntil(
+            lambda: view.verdict.palette().color(view.verdict.foregroundRole()) == goodness_color(1.0, dark)
+        )
         qtbot.waitUntil(lambda: goodness_color(1.0, dark).name() in view.l15_label.text())
         assert view.mark.palette().color(view.mark.foregroundRole()) == provisional_color(dark)
     finally:

@@ -13,10 +13,13 @@ from cab_check.models import CellRequest
 KEY = "sk-canary-run-worker-0123456789"
 
 
-@pytest.mark.parametrize(("raised", "code", "words"), [
-    (EnvironmentProblem(f"The endpoint refused {KEY}."), EXIT_ENVIRONMENT, "The endpoint refused"),
-    (RuntimeError(f"a bug holding {KEY}"), EXIT_ENVIRONMENT, "The run hit an unexpected error"),
-])
+@pytest.mark.parametrize(
+    ("raised", "code", "words"),
+    [
+        (EnvironmentProblem(f"The endpoint refused {KEY}."), EXIT_ENVIRONMENT, "The endpoint refused"),
+        (RuntimeError(f"a bug holding {KEY}"), EXIT_ENVIRONMENT, "The run hit an unexpected error"),
+    ],
+)
 def test_a_failed_run_is_one_sentence_without_the_key(qtbot, monkeypatch, capsys, raised, code, words):
     def fail(*args, **kwargs):
         raise raised

@@ -26,13 +26,20 @@ def terminal(qtbot) -> TerminalView:
 def cell_rect(view: TerminalView, row: int, first_column: int, last_column: int) -> QRect:
     """The viewport pixels of cells first..last of a row on screen (no scrollback above it)."""
     cell = view.cell_size
-    return QRect(round(first_column * cell.width()), round(row * cell.height()),
-                 int((last_column - first_column + 1) * cell.width()), int(cell.height()))
+    return QRect(
+        round(first_column * cell.width()),
+        round(row * cell.height()),
+        int((last_column - first_column + 1) * cell.width()),
+        int(cell.height()),
+    )
 
 
 def pixels(image: QImage, area: QRect) -> list[QColor]:
-    return [image.pixelColor(x, y) for y in range(area.top(), area.bottom() + 1)
-            for x in range(area.left(), area.right() + 1)]
+    return [
+        image.pixelColor(x, y)
+        for y in range(area.top(), area.bottom() + 1)
+        for x in range(area.left(), area.right() + 1)
+    ]
 
 
 def is_red(color: QColor) -> bool:
@@ -42,9 +49,16 @@ def is_red(color: QColor) -> bool:
 def wheel(view: TerminalView, notches: int) -> None:
     """Turns the mouse wheel over the terminal: positive scrolls up (back in history)."""
     centre = QPointF(view.viewport().rect().center())
-    event = QWheelEvent(centre, QPointF(view.viewport().mapToGlobal(centre.toPoint())), QPoint(),
-                        QPoint(0, 120 * notches), Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier,
-                        Qt.ScrollPhase.NoScrollPhase, False)
+    event = QWheelEvent(
+        centre,
+        QPointF(view.viewport().mapToGlobal(centre.toPoint())),
+        QPoint(),
+        QPoint(0, 120 * notches),
+        Qt.MouseButton.NoButton,
+        Qt.KeyboardModifier.NoModifier,
+        Qt.ScrollPhase.NoScrollPhase,
+        False,
+    )
     QApplication.sendEvent(view.viewport(), event)
 
 
@@ -60,8 +74,9 @@ def test_ansi_red_is_drawn_red_and_plain_text_is_not(terminal):
 
 
 def test_256_colour_truecolour_bold_and_reverse_video_are_kept(terminal):
-    terminal.feed("\x1b[38;5;208mA\x1b[38;2;10;200;30mB\x1b[0m\x1b[38;5;1mC\x1b[0m\x1b[1mD\x1b[0m\x1b[7mE\x1b[0m"
-                  "\x1b[44mF\x1b[0m")
+    terminal.feed(
+        "\x1b[38;5;208mA\x1b[38;2;10;200;30mB\x1b[0m\x1b[38;5;1mC\x1b[0m\x1b[1mD\x1b[0m\x1b[7mE\x1b[0m\x1b[44mF\x1b[0m"
+    )
     style = terminal.cell_style
     assert style(0, 0).foreground == QColor("#ff8700")  # xterm's colour 208
     assert style(0, 1).foreground == QColor(10, 200, 30)
@@ -224,7 +239,8 @@ def test_symbols_and_wide_characters_keep_their_columns(terminal):
     terminal.feed("✓ ok 日本 z\n")
     assert terminal.display_lines()[0] == "✓ ok 日本 z"
     image = terminal.viewport().grab().toImage()
-    lit = [any(c.lightness() > 128 for c in pixels(image, cell_rect(terminal, 0, column, column)))
-           for column in range(12)]
+    lit = [
+        any(c.lightness() > 128 for c in pixels(image, cell_rect(terminal, 0, column, column))) for column in range(12)
+    ]
     # Each wide character takes two cells, and the "z" after them is drawn in its own cell (10), not shifted.
     assert lit[10] and not lit[9] and not lit[11]

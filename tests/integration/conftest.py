@@ -21,7 +21,7 @@ def docker_client():
     try:
         client = docker.from_env()
         client.ping()
-    except Exception as exc:  # whatever stops us reaching the engine
+    except Exception as exc:  # noqa: BLE001 - whatever stops us reaching the engine
         if IN_CI:
             pytest.fail(f"CI=true but the Docker engine is not reachable: {exc}")
         pytest.skip(f"Docker engine not reachable: {exc}")

@@ -162,8 +162,9 @@ def _spawn(argv: list[str], log: Path, env: dict[str, str] | None = None) -> sub
         out.write(f"\n== {time.strftime('%Y-%m-%d %H:%M:%S')} {' '.join(argv)}\n".encode())
         out.flush()
         # Its own session: ^C in the terminal running pytest reaches pytest, which then stops the engine itself.
-        return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                                start_new_session=True, env=env)
+        return subprocess.Popen(
+            argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, env=env
+        )
 
 
 # ---- engines ------------------------------------------------------------------------------------------------------
@@ -172,8 +173,9 @@ Started = tuple[subprocess.Popen, Callable[[], None]]  # the engine's process, a
 
 
 @contextlib.contextmanager
-def _lifecycle(engine: Engine, run: Path, log: Path, pidfile: Path, command: str,
-               start: Callable[[], Started]) -> Iterator[Engine]:
+def _lifecycle(
+    engine: Engine, run: Path, log: Path, pidfile: Path, command: str, start: Callable[[], Started]
+) -> Iterator[Engine]:
     """Yields `engine` answering: the one already running (from an earlier or a concurrent session on this
     machine), else one `start` spawns. Every session using it holds run/users.lock shared; the session that
     started it stops it on exit unless another still holds that lock (the engine then stays for the next session).
@@ -245,10 +247,30 @@ def netns_dockerd(name: str = NETNS) -> Iterator[Engine]:
             config = data / "daemon.json"
             config.write_text(json.dumps({"deprecated-key-path": str(data / "key.json")}) + "\n")
             # nsenter, not `ip netns exec`: that remounts /sys and dockerd fails with "Devices cgroup isn't mounted".
-            process = _spawn(["nsenter", netns, "dockerd", "--config-file", str(config),
-                              "--data-root", str(data / "docker"), "--exec-root", str(exec_root),
-                              "--pidfile", str(pidfile), "-H", engine.url, "--cgroup-parent", f"/{name}",
-                              "--containerd-namespace", name, "--containerd-plugins-namespace", f"{name}p"], log)
+            process = _spawn(
+                [
+                    "nsenter",
+                    netns,
+                    "dockerd",
+                    "--config-file",
+                    str(config),
+                    "--data-root",
+                    str(data / "docker"),
+                    "--exec-root",
+                    str(exec_root),
+                    "--pidfile",
+                    str(pidfile),
+                    "-H",
+                    engine.url,
+                    "--cgroup-parent",
+                    f"/{name}",
+                    "--containerd-namespace",
+                    name,
+                    "--containerd-plugins-namespace",
+                    f"{name}p",
+                ],
+                log,
+            )
         except BaseException:
             undo()
             raise
@@ -292,10 +314,27 @@ def podman_service(name: str = PODMAN) -> Iterator[Engine]:
         (data / "networks").mkdir(parents=True, exist_ok=True)
         pidfile.unlink(missing_ok=True)
         sock.unlink(missing_ok=True)  # a killed service leaves its socket behind
-        process = _spawn(["podman", "--root", str(data / "storage"), "--runroot", str(run / "storage"),
-                          "--tmpdir", str(run / "libpod"), "--network-config-dir", str(data / "networks"),
-                          "--events-backend", "file", "system", "service", "--time=0", engine.url],
-                         log, env=_podman_conf(data))
+        process = _spawn(
+            [
+                "podman",
+                "--root",
+                str(data / "storage"),
+                "--runroot",
+                str(run / "storage"),
+                "--tmpdir",
+                str(run / "libpod"),
+                "--network-config-dir",
+                str(data / "networks"),
+                "--events-backend",
+                "file",
+                "system",
+                "service",
+                "--time=0",
+                engine.url,
+            ],
+            log,
+            env=_podman_conf(data),
+        )
         pidfile.write_text(f"{process.pid}\n")
         return process, lambda: pidfile.unlink(missing_ok=True)
 
@@ -310,7 +349,7 @@ def _engine_fixture(start: Callable[[], contextlib.AbstractContextManager[Engine
     with contextlib.ExitStack() as stack:
         try:
             engine = stack.enter_context(start())
-        except Exception as exc:  # not root, a tool missing, the engine would not start
+        except Exception as exc:  # noqa: BLE001 - not root, a tool missing, the engine would not start
             reason = f"{start.__name__}: {type(exc).__name__}: {exc}"
             if IN_CI:
                 pytest.fail(f"CI=true but the engine did not start: {reason}", pytrace=False)

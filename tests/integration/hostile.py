@@ -81,8 +81,13 @@ def cab_check(*args: str, timeout_s: int = 900) -> Outcome:
         out.seek(0)
         err.seek(0)
         text = out.read().decode()
-        return Outcome(child.returncode, json.loads(text) if text.strip() else None, err.read().decode(),
-                       usage.ru_maxrss / 1024, time.monotonic() - started)
+        return Outcome(
+            child.returncode,
+            json.loads(text) if text.strip() else None,
+            err.read().decode(),
+            usage.ru_maxrss / 1024,
+            time.monotonic() - started,
+        )
 
 
 def image(name: str, client: docker.DockerClient | None = None) -> str:

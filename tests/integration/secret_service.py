@@ -117,8 +117,10 @@ class Session:
         with self.connection() as connection:
             collection = secretstorage.Collection(connection)
             assert not collection.is_locked(), "the default collection is locked: its secrets cannot be read"
-            return {item.get_attributes().get("username", ""): item.get_secret().decode()
-                    for item in collection.search_items({"service": service})}
+            return {
+                item.get_attributes().get("username", ""): item.get_secret().decode()
+                for item in collection.search_items({"service": service})
+            }
 
     def item_count(self, service: str) -> int:
         """How many items carry `service`, locked or not (searching needs no unlock)."""
@@ -143,8 +145,11 @@ class Session:
 
         with self.connection() as connection:
             secretstorage.Collection(connection).create_item(
-                f"Password for '{username}' on '{service}'", {"service": service, "username": username}, secret,
-                replace=True)
+                f"Password for '{username}' on '{service}'",
+                {"service": service, "username": username},
+                secret,
+                replace=True,
+            )
 
     def clear(self, service: str) -> None:
         import secretstorage
@@ -202,9 +207,13 @@ def start_bus(session: Session) -> None:
     """A session bus of our own (dbus-daemon --nofork, so this process owns and reaps it)."""
     config = session.root / "session-bus.conf"
     config.write_text(BUS_CONFIG.format(run=session.runtime_dir))
-    bus = subprocess.Popen([_need("dbus-daemon"), f"--config-file={config}", "--nofork", "--print-address=1"],
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                           env=session.process_env())
+    bus = subprocess.Popen(
+        [_need("dbus-daemon"), f"--config-file={config}", "--nofork", "--print-address=1"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=session.process_env(),
+    )
     session.processes.append(bus)
     address = bus.stdout.readline().strip()  # the daemon prints it once it listens
     if not address:
@@ -216,13 +225,18 @@ def start_bus(session: Session) -> None:
 def start_keyring(session: Session, *, unlock: bool = True) -> None:
     """gnome-keyring-daemon with only its Secret Service, on the session's bus. With `unlock`, the login keyring
     is created (on first start) or unlocked with PASSWORD, as PAM does at login; without, it stays locked."""
-    argv = [_need("gnome-keyring-daemon"), "--foreground", "--components=secrets",
-            f"--control-directory={session.runtime_dir / 'keyring'}"]
+    argv = [
+        _need("gnome-keyring-daemon"),
+        "--foreground",
+        "--components=secrets",
+        f"--control-directory={session.runtime_dir / 'keyring'}",
+    ]
     if unlock:
         argv.append("--unlock")
     log = (session.root / "gnome-keyring.log").open("w")
-    daemon = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT, text=True,
-                              env=session.process_env())
+    daemon = subprocess.Popen(
+        argv, stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT, text=True, env=session.process_env()
+    )
     session.processes.append(daemon)
     if unlock:
         daemon.stdin.write(PASSWORD)
@@ -230,14 +244,17 @@ def start_keyring(session: Session, *, unlock: bool = True) -> None:
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:
         if daemon.poll() is not None:
-            raise NotStarted(f"gnome-keyring-daemon exited with {daemon.returncode}: "
-                             f"{(session.root / 'gnome-keyring.log').read_text().strip()[-500:]}")
-        if _owned(session):
-            if not unlock or _default_collection_ready(session):
-                return
+            raise NotStarted(
+                f"gnome-keyring-daemon exited with {daemon.returncode}: "
+                f"{(session.root / 'gnome-keyring.log').read_text().strip()[-500:]}"
+            )
+        if _owned(session) and (not unlock or _default_collection_ready(session)):
+            return
         time.sleep(0.05)
-    raise NotStarted(f"gnome-keyring-daemon did not offer {SECRET_SERVICE} (with an unlocked default collection) "
-                     f"within {START_TIMEOUT_S:g} s: {(session.root / 'gnome-keyring.log').read_text().strip()[-500:]}")
+    raise NotStarted(
+        f"gnome-keyring-daemon did not offer {SECRET_SERVICE} (with an unlocked default collection) "
+        f"within {START_TIMEOUT_S:g} s: {(session.root / 'gnome-keyring.log').read_text().strip()[-500:]}"
+    )
 
 
 def _owned(session: Session) -> bool:
@@ -245,8 +262,7 @@ def _owned(session: Session) -> bool:
 
     bus = DBusAddress("/org/freedesktop/DBus", bus_name="org.freedesktop.DBus", interface="org.freedesktop.DBus")
     with session.connection() as connection:
-        reply = connection.send_and_get_reply(new_method_call(bus, "NameHasOwner", "s", (SECRET_SERVICE,)),
-                                              timeout=5)
+        reply = connection.send_and_get_reply(new_method_call(bus, "NameHasOwner", "s", (SECRET_SERVICE,)), timeout=5)
     return bool(reply.body[0])
 
 
@@ -280,9 +296,13 @@ while True:
 
 
 def start_idle_service(session: Session, name: str, *, answer: bool) -> None:
-    service = subprocess.Popen([sys.executable, "-c", IDLE_SERVICE, session.address, name,
-                                "answer" if answer else "silent"],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=session.process_env())
+    service = subprocess.Popen(
+        [sys.executable, "-c", IDLE_SERVICE, session.address, name, "answer" if answer else "silent"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=session.process_env(),
+    )
     session.processes.append(service)
     if service.stdout.readline().strip() != "ready":
         service.wait(5)

@@ -116,7 +116,13 @@ def test_a_model_that_never_answers_times_out_and_is_still_graded(leftovers):
     assert any("timed out" in note for note in result.notes)
     launch = next(s for s in result.spans if s.kind == "container")
     assert launch.attrs["timed_out"] is True and 19_000 < launch.duration_ms < 60_000
-    assert [e.phase for e in events if isinstance(e, PhaseStarted)] == ["images", "preflight", "setup", "agent", "grade"]
+    assert [e.phase for e in events if isinstance(e, PhaseStarted)] == [
+        "images",
+        "preflight",
+        "setup",
+        "agent",
+        "grade",
+    ]
     assert leftovers(result.run_id) == []
 
 
@@ -125,10 +131,23 @@ def test_ctrl_c_mid_run_cleans_up_everything(docker_client, isolated_history):
     before = set(temp_root.glob("cab-check-*"))
     with BackgroundServer(never_answering_app(), "127.0.0.1") as server:
         child = subprocess.Popen(
-            [sys.executable, "-m", "cab_check", "check", "--endpoint", f"{server.url}/v1", "--model", "silent",
-             "--skip-handshake", "--key-env", "CAB_TEST_KEY"],
+            [
+                sys.executable,
+                "-m",
+                "cab_check",
+                "check",
+                "--endpoint",
+                f"{server.url}/v1",
+                "--model",
+                "silent",
+                "--skip-handshake",
+                "--key-env",
+                "CAB_TEST_KEY",
+            ],
             env={**os.environ, "CAB_TEST_KEY": "sk-canary-" + secrets.token_hex(8)},
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         label = {"label": f"cab-check.pid={child.pid}"}
         deadline = time.monotonic() + 1200

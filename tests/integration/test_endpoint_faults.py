@@ -64,8 +64,11 @@ class FaultyUpstream:
         await JSONResponse({"error": error}, status_code=500)(scope, receive, send)
 
     async def _http_429(self, scope, receive, send) -> None:
-        error = {"message": "Rate limit reached; try again in 1 s.", "type": "rate_limit_error",
-                 "code": "rate_limit_exceeded"}
+        error = {
+            "message": "Rate limit reached; try again in 1 s.",
+            "type": "rate_limit_error",
+            "code": "rate_limit_exceeded",
+        }
         await JSONResponse({"error": error}, status_code=429, headers={"retry-after": "1"})(scope, receive, send)
 
     async def _hang(self, scope, receive, send) -> None:
@@ -119,12 +122,25 @@ CASES = [
     Case("http_500", "aider", "HTTP 500", 500, "upstream returned HTTP 500: The server had an error", True),
     Case("http_429", "aider", "HTTP 429", 429, "upstream returned HTTP 429: Rate limit reached", True),
     Case("hang", "aider", "abandoned by the agent", 499, "the client abandoned the call before the upstream", True),
-    Case("not_json", "aider", "not a chat completion", 200,
-         "upstream answered 200 with a body that is not a chat completion (text/html", True),
+    Case(
+        "not_json",
+        "aider",
+        "not a chat completion",
+        200,
+        "upstream answered 200 with a body that is not a chat completion (text/html",
+        True,
+    ),
     Case("cut", "pi", "cut off mid-stream", 200, "upstream stream broke: ", False),
     # The call in flight when the server goes is dropped unanswered; every later one finds no server.
-    Case("gone", "aider", "unreachable", 502, "could not reach the upstream endpoint at 127.0.0.1:", True,
-         first=("dropped before answering", 502, "upstream dropped the connection before answering: ")),
+    Case(
+        "gone",
+        "aider",
+        "unreachable",
+        502,
+        "could not reach the upstream endpoint at 127.0.0.1:",
+        True,
+        first=("dropped before answering", 502, "upstream dropped the connection before answering: "),
+    ),
 ]
 
 
@@ -146,12 +162,16 @@ def aider_own_timeout(monkeypatch):
 
 def describe(result: CellResult, started: float) -> str:
     """What happened, for the test's output: the cell's end and every call as the proxy recorded it."""
-    lines = [f"{result.tui}: {time.monotonic() - started:.0f} s in all, agent exit {result.exit_code}, "
-             f"timed out {result.timed_out}, pass {result.passed}"]
+    lines = [
+        f"{result.tui}: {time.monotonic() - started:.0f} s in all, agent exit {result.exit_code}, "
+        f"timed out {result.timed_out}, pass {result.passed}"
+    ]
     t0 = result.model_calls[0].timestamp if result.model_calls else result.started_at
     for c in result.model_calls:
-        lines.append(f"  #{c.index} +{(c.timestamp - t0).total_seconds():5.1f}s {c.latency_ms:8.0f} ms "
-                     f"status {c.status} stream {c.stream}: {c.error}")
+        lines.append(
+            f"  #{c.index} +{(c.timestamp - t0).total_seconds():5.1f}s {c.latency_ms:8.0f} ms "
+            f"status {c.status} stream {c.stream}: {c.error}"
+        )
     return "\n".join(lines)
 
 
@@ -173,7 +193,7 @@ def assert_recorded_and_noted(result: CellResult, case: Case, leftovers) -> list
     assert failed and all(c.failed for c in failed), calls
     rest = failed
     if case.first is not None:
-        kind, status, error = case.first
+        _, status, error = case.first
         assert failed[0].status == status and failed[0].error.startswith(error), failed[0]
         rest = failed[1:]
     for call in rest:
@@ -192,8 +212,16 @@ def test_a_failing_endpoint_mid_cell_is_recorded_graded_and_noted(case, aider_ow
     started = time.monotonic()
     with BackgroundServer(upstream, "127.0.0.1") as server:
         upstream.server = server
-        result = run_cell(CellRequest(tui=case.tui, task=TASK, endpoint=f"{server.url}/v1", model="faulty",
-                                      skip_handshake=True, timeout_s=case.timeout_s))
+        result = run_cell(
+            CellRequest(
+                tui=case.tui,
+                task=TASK,
+                endpoint=f"{server.url}/v1",
+                model="faulty",
+                skip_handshake=True,
+                timeout_s=case.timeout_s,
+            )
+        )
     print(describe(result, started))
 
     # Not passed (asserted here), so `cab check` would exit 1 as README says; the last test runs the CLI for real.
@@ -218,10 +246,28 @@ def test_cab_check_exits_1_when_the_endpoint_breaks_mid_cell(isolated_history, l
     upstream = FaultyUpstream(case.good, case.fault)
     with BackgroundServer(upstream, "127.0.0.1") as server:
         done = subprocess.run(
-            [sys.executable, "-m", "cab_check", "check", "--tui", case.tui, "--endpoint", f"{server.url}/v1",
-             "--model", "faulty", "--key-env", "CAB_TEST_KEY", "--skip-handshake", "--timeout", str(case.timeout_s),
-             "--json"],
-            env={**os.environ, "CAB_TEST_KEY": "sk-test"}, capture_output=True, text=True, timeout=600,
+            [
+                sys.executable,
+                "-m",
+                "cab_check",
+                "check",
+                "--tui",
+                case.tui,
+                "--endpoint",
+                f"{server.url}/v1",
+                "--model",
+                "faulty",
+                "--key-env",
+                "CAB_TEST_KEY",
+                "--skip-handshake",
+                "--timeout",
+                str(case.timeout_s),
+                "--json",
+            ],
+            env={**os.environ, "CAB_TEST_KEY": "sk-test"},
+            capture_output=True,
+            text=True,
+            timeout=600,
         )
     assert done.returncode == EXIT_FAILED, done.stderr[-4000:]
     result = CellResult.model_validate(json.loads(done.stdout))

@@ -54,8 +54,14 @@ def test_a_reference_cell_passes_with_the_key_kept_out(engine, tui, isolated_his
     client = engine.client()
     watcher = watch_secrets(client)
     with BackgroundServer(ReferenceModel.from_task(get_task(TASK)).app, "127.0.0.1") as server:
-        request = CellRequest(tui=tui, task=TASK, endpoint=f"{server.url}/v1", model="cab-reference",
-                              skip_handshake=True, engine=engine.url)
+        request = CellRequest(
+            tui=tui,
+            task=TASK,
+            endpoint=f"{server.url}/v1",
+            model="cab-reference",
+            skip_handshake=True,
+            engine=engine.url,
+        )
         result = run_cell(request, api_key=canary)
 
     assert result.axes["pass_rate"]["pass"] == 1, (result.axes["pass_rate"], result.notes)
@@ -82,8 +88,12 @@ def host_addresses() -> list[str]:
 @pytest.fixture
 def host_service():
     """A service of the user's on this host, listening on every address; yields its port."""
-    server = subprocess.Popen([sys.executable, "-m", "http.server", "0", "--bind", "0.0.0.0"],
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "http.server", "0", "--bind", "0.0.0.0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         yield int(server.stdout.readline().split("port ")[1].split()[0])
     finally:
@@ -94,8 +104,9 @@ def probe_on_default_network(client, image: str, targets: list[isolation.Target]
     """The same probe from an ordinary container on the engine's default network: the control that shows each
     target is really there to be reached."""
     wire = [{"name": t.name, "kind": t.kind, "address": t.address, "headers": t.headers} for t in targets]
-    output = client.containers.run(image, ["python3", "-c", isolation.PROBE, json.dumps(wire)], remove=True,
-                                   labels={"cab-check-test": "control"})
+    output = client.containers.run(
+        image, ["python3", "-c", isolation.PROBE, json.dumps(wire)], remove=True, labels={"cab-check-test": "control"}
+    )
     report = json.loads(output.decode().strip().splitlines()[-1])
     return {name: isolation.Outcome(r["outcome"], r["ms"]) for name, r in report["results"].items()}
 
@@ -111,14 +122,17 @@ def test_the_agent_reaches_the_model_and_nothing_else(where, request, docker_cli
     sandbox = connect(url)
     relay = connect().ensure_image("relay", catalog.relay_dir(), find_ca_bundle(), lambda _: None).tag
 
-    neighbour = client.containers.run(relay, ["python3", "-m", "http.server", "8000"], detach=True,
-                                      labels={"cab-check-test": "neighbour"})
+    neighbour = client.containers.run(
+        relay, ["python3", "-m", "http.server", "8000"], detach=True, labels={"cab-check-test": "neighbour"}
+    )
     try:
         neighbour.reload()
         networks = neighbour.attrs["NetworkSettings"]["Networks"]
         neighbour_ip = next(n["IPAddress"] for n in networks.values() if n.get("IPAddress"))
-        services = [isolation.Target(f"this host's service at {address}", "tcp", f"{address}:{host_service}")
-                    for address in host_addresses()]
+        services = [
+            isolation.Target(f"this host's service at {address}", "tcp", f"{address}:{host_service}")
+            for address in host_addresses()
+        ]
         others = [
             isolation.Target("another container", "http", f"http://{neighbour_ip}:8000/"),
             isolation.Target("the docker socket", "unix", "/var/run/docker.sock"),
@@ -144,8 +158,12 @@ def test_the_agent_reaches_the_model_and_nothing_else(where, request, docker_cli
 def test_doctor_names_each_engine_and_measures_its_isolation(netns_engine, podman_engine):
     for started, product in ((netns_engine, "Docker 20.10"), (podman_engine, "Podman 4.3")):
         started.load(images_for_the_cells())
-        done = subprocess.run([sys.executable, "-m", "cab_check", "doctor", "--engine", started.url],
-                              capture_output=True, text=True, timeout=600)
+        done = subprocess.run(
+            [sys.executable, "-m", "cab_check", "doctor", "--engine", started.url],
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
         lines = " ".join(done.stdout.split())
         assert f"engine {product}" in lines and started.url in lines, done.stdout + done.stderr
         assert "isolation measured just now: an agent has only a loopback interface" in lines, done.stdout
@@ -161,17 +179,26 @@ def test_cab_cleanup_removes_a_killed_runs_leftovers_and_leaves_a_live_runs_alon
     here = socket.gethostname()
 
     def leftover(run: str, pid: int):
-        return client.containers.create(relay, ["sleep", "600"], labels={
-            "cab-check.run": run, "cab-check.pid": str(pid), "cab-check.host": here})
+        return client.containers.create(
+            relay, ["sleep", "600"], labels={"cab-check.run": run, "cab-check.pid": str(pid), "cab-check.host": here}
+        )
 
     killed, live = leftover("killed-run", 999_999_999), leftover("live-run", os.getpid())
-    done = subprocess.run([sys.executable, "-m", "cab_check", "cleanup", "--engine", netns_engine.url],
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "cab_check", "cleanup", "--engine", netns_engine.url],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     assert f"whose process is gone on {netns_engine.url}" in done.stdout
     remaining = {c.id for c in client.containers.list(all=True, sparse=True)}
     assert killed.id not in remaining and live.id in remaining
 
-    everything = subprocess.run([sys.executable, "-m", "cab_check", "cleanup", "--all", "--engine",
-                                 netns_engine.url], capture_output=True, text=True, timeout=120)
+    everything = subprocess.run(
+        [sys.executable, "-m", "cab_check", "cleanup", "--all", "--engine", netns_engine.url],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert everything.returncode == 0 and live.id not in {c.id for c in client.containers.list(all=True, sparse=True)}

@@ -121,8 +121,9 @@ def test_closing_the_window_mid_run_asks_then_cleans_up(window, qtbot, docker_cl
     window.confirm_stop = confirm
     window.start_run()
     worker = window.worker
-    with qtbot.waitSignal(worker.event, timeout=RUN_LIMIT_MS,
-                          check_params_cb=lambda e: isinstance(e, PhaseStarted) and e.phase == "agent"):
+    with qtbot.waitSignal(
+        worker.event, timeout=RUN_LIMIT_MS, check_params_cb=lambda e: isinstance(e, PhaseStarted) and e.phase == "agent"
+    ):
         pass
     window.close()
     assert asked == [True]

@@ -17,8 +17,17 @@ def test_what_an_agent_leaves_in_the_workdir_is_recorded_as_what_it_is(isolated_
     result = ran.result
     blast = result["axes"]["blast_radius"]
     added = set(blast["added"])
-    for path in ("pipe", "host-file", "host-root", "hard-link.rs", "caf\\xe9-latin1.txt", "sparse-5g.bin",
-                 "random-50m.bin", "many/0", "many/99999"):
+    for path in (
+        "pipe",
+        "host-file",
+        "host-root",
+        "hard-link.rs",
+        "caf\\xe9-latin1.txt",
+        "sparse-5g.bin",
+        "random-50m.bin",
+        "many/0",
+        "many/99999",
+    ):
         assert path in added, path
     assert sum(p.startswith("many/") for p in added) == 100_000
     # A socket cannot travel in a tar stream: no engine copies one out, so it is neither seen nor counted.
@@ -53,8 +62,9 @@ def test_an_agent_past_its_memory_limit_is_recorded_as_killed_for_memory(isolate
     ran = hostile.cab_check("--image", hostile.image("memory-hog"), "--timeout", "300")
     result = ran.result
     assert ran.exit_code == 1 and result["exit_code"] == 137 and not result["timed_out"]
-    assert any(n.startswith("The agent was killed for passing its container's memory limit (4g)")
-               for n in result["notes"])
+    assert any(
+        n.startswith("The agent was killed for passing its container's memory limit (4g)") for n in result["notes"]
+    )
     assert result["axes"]["pass_rate"]["exit_code"] == 101  # graded like any other run
     assert leftovers(result["run_id"]) == []
 

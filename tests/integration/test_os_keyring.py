@@ -68,7 +68,7 @@ def started(tmp_path_factory, name: str, build: Callable[[Session], None]) -> Se
     except (NotStarted, OSError) as exc:
         session.stop()
         unavailable(f"a real Secret Service could not be started: {exc}")
-    except Exception as exc:  # D-Bus errors while setting it up: still "could not be started", with the reason
+    except Exception as exc:  # noqa: BLE001 - D-Bus errors while setting it up: still "could not be started", with the reason
         session.stop()
         unavailable(f"a real Secret Service could not be started: {type(exc).__name__}: {exc}")
     return session
@@ -76,10 +76,13 @@ def started(tmp_path_factory, name: str, build: Callable[[Session], None]) -> Se
 
 def backend_a_user_gets(session: Session) -> str:
     """The backend the keyring library picks by itself in a fresh process with the session's environment."""
-    probe = ("import keyring; backend = keyring.get_keyring(); "
-             "print(type(backend).__module__ + '.' + type(backend).__name__)")
-    result = subprocess.run([sys.executable, "-c", probe], env=session.process_env(), capture_output=True,
-                            text=True, timeout=CLI_TIMEOUT_S)
+    probe = (
+        "import keyring; backend = keyring.get_keyring(); "
+        "print(type(backend).__module__ + '.' + type(backend).__name__)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], env=session.process_env(), capture_output=True, text=True, timeout=CLI_TIMEOUT_S
+    )
     return result.stdout.strip() or result.stderr.strip()[-300:]
 
 
@@ -243,24 +246,35 @@ class Witness:
             self._saw(request)
             body = json.loads(await request.body())
             if body.get("tools"):
-                call = {"id": "call_1", "type": "function",
-                        "function": {"name": body["tools"][0]["function"]["name"], "arguments": "{}"}}
+                call = {
+                    "id": "call_1",
+                    "type": "function",
+                    "function": {"name": body["tools"][0]["function"]["name"], "arguments": "{}"},
+                }
                 message = {"role": "assistant", "content": None, "tool_calls": [call]}
             else:
                 message = {"role": "assistant", "content": "OK"}
             if body.get("stream"):
+
                 def events() -> Iterator[str]:
                     for delta in ({"role": "assistant"}, {"content": "OK"}):
                         yield f"data: {json.dumps({'choices': [{'index': 0, 'delta': delta}]})}\n\n"
                     yield "data: [DONE]\n\n"
 
                 return StreamingResponse(events(), media_type="text/event-stream")
-            return JSONResponse({"id": "c1", "object": "chat.completion", "model": MODEL,
-                                 "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
-                                 "usage": {"prompt_tokens": 5, "completion_tokens": 1, "total_tokens": 6}})
+            return JSONResponse(
+                {
+                    "id": "c1",
+                    "object": "chat.completion",
+                    "model": MODEL,
+                    "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
+                    "usage": {"prompt_tokens": 5, "completion_tokens": 1, "total_tokens": 6},
+                }
+            )
 
-        self.app = Starlette(routes=[Route("/v1/models", models),
-                                     Route("/v1/chat/completions", completions, methods=["POST"])])
+        self.app = Starlette(
+            routes=[Route("/v1/models", models), Route("/v1/chat/completions", completions, methods=["POST"])]
+        )
 
     def _saw(self, request: Request) -> None:
         self.authorizations.append(request.headers.get("authorization", ""))
@@ -291,8 +305,9 @@ class Ran:
     seconds: float
 
 
-def cab(session: Session, *args: str, stdin: str = "", env: dict[str, str] | None = None,
-        timeout: float = CLI_TIMEOUT_S) -> Ran:
+def cab(
+    session: Session, *args: str, stdin: str = "", env: dict[str, str] | None = None, timeout: float = CLI_TIMEOUT_S
+) -> Ran:
     return cab_together(session, {"": Command(args, stdin, env)}, timeout=timeout)[""]
 
 
@@ -312,9 +327,14 @@ def cab_together(session: Session, commands: dict[str, Command], timeout: float 
         with tempfile.TemporaryFile("w+") as stdin:  # a file, not a pipe: no terminal, and nothing to feed later
             stdin.write(command.stdin)
             stdin.seek(0)
-            running[name] = subprocess.Popen([sys.executable, "-m", "cab_check", *command.args], stdin=stdin,
-                                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                             env={**session.process_env(), **(command.env or {})})
+            running[name] = subprocess.Popen(
+                [sys.executable, "-m", "cab_check", *command.args],
+                stdin=stdin,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                env={**session.process_env(), **(command.env or {})},
+            )
     ran = {}
     try:
         for name, process in running.items():
@@ -417,8 +437,18 @@ def test_check_runs_a_cell_with_the_key_from_the_keyring(real_keyring, docker_cl
     with BackgroundServer(app, "127.0.0.1") as server:
         url = f"{server.url}/v1"
         assert cab(real_keyring, "key", "set", url, "--key-stdin", stdin=key + "\n").code == 0
-        ran = cab(real_keyring, "check", "--endpoint", url, "--model", "keyring-fixer", "--task", task.slug,
-                  "--json", timeout=1500)
+        ran = cab(
+            real_keyring,
+            "check",
+            "--endpoint",
+            url,
+            "--model",
+            "keyring-fixer",
+            "--task",
+            task.slug,
+            "--json",
+            timeout=1500,
+        )
     # 0 when it passes, as it does on a quiet machine; 1 when the grader had a bad day (a grader container killed
     # on a machine short of memory): either way the cell ran to its end and was scored, which is what is tested.
     assert ran.code in (0, 1), ran.err[-3000:]
@@ -433,8 +463,7 @@ def test_check_runs_a_cell_with_the_key_from_the_keyring(real_keyring, docker_cl
             assert key.encode() not in path.read_bytes(), f"the key is in {path}"
 
 
-def test_the_app_saves_a_typed_key_to_the_real_keyring_and_fills_it_back(qtbot, real_keyring, use_session,
-                                                                          endpoint):
+def test_the_app_saves_a_typed_key_to_the_real_keyring_and_fills_it_back(qtbot, real_keyring, use_session, endpoint):
     from cab_check.gui.background import wait_for_background
     from cab_check.gui.config_form import KEY_LOADED, KEY_SAVED
 
@@ -487,13 +516,16 @@ def test_a_locked_keyring_is_one_sentence_and_exit_3(locked_service, endpoint, t
     witness, url = endpoint
     items_before = session.item_count(SERVICE) if locked_service.saved_for else 0
 
-    commands = cab_together(session, {
-        "key set": Command(("key", "set", url, "--key-stdin"), canary() + "\n"),
-        "key list": Command(("key", "list")),
-        "key delete": Command(("key", "delete", locked_service.saved_for or url)),
-        "check": Command(("check", "--endpoint", url, "--model", MODEL)),
-        "doctor": Command(("doctor", "--endpoint", url, "--model", MODEL, *no_engine(tmp_path))),
-    })
+    commands = cab_together(
+        session,
+        {
+            "key set": Command(("key", "set", url, "--key-stdin"), canary() + "\n"),
+            "key list": Command(("key", "list")),
+            "key delete": Command(("key", "delete", locked_service.saved_for or url)),
+            "check": Command(("check", "--endpoint", url, "--model", MODEL)),
+            "doctor": Command(("doctor", "--endpoint", url, "--model", MODEL, *no_engine(tmp_path))),
+        },
+    )
     for name, ran in commands.items():
         assert ran.code == 3, f"cab {name}: exit {ran.code}\n{ran.out}\n{ran.err}"
         said = one_sentence(ran.err)
@@ -510,8 +542,18 @@ def test_a_locked_keyring_is_one_sentence_and_exit_3(locked_service, endpoint, t
 def test_key_env_and_key_stdin_get_around_a_locked_keyring(locked_service, endpoint, tmp_path):
     witness, url = endpoint
     key = canary()
-    doctor = cab(locked_service.session, "doctor", "--endpoint", url, "--model", MODEL, "--key-env", "CAB_TEST_KEY",
-                 *no_engine(tmp_path), env={"CAB_TEST_KEY": key})
+    doctor = cab(
+        locked_service.session,
+        "doctor",
+        "--endpoint",
+        url,
+        "--model",
+        MODEL,
+        "--key-env",
+        "CAB_TEST_KEY",
+        *no_engine(tmp_path),
+        env={"CAB_TEST_KEY": key},
+    )
     assert "endpoint chat works" in doctor.out, doctor.out + doctor.err
     # doctor names the keyring's state among its findings, with the way out
     keyring_line = " ".join(next(line for line in doctor.out.splitlines() if " keyring " in line).split())
@@ -519,8 +561,17 @@ def test_key_env_and_key_stdin_get_around_a_locked_keyring(locked_service, endpo
     assert set(witness.authorizations) == {f"Bearer {key}"}
 
     witness.authorizations.clear()
-    piped = cab(locked_service.session, "doctor", "--endpoint", url, "--model", MODEL, "--key-stdin",
-                *no_engine(tmp_path), stdin=key + "\n")
+    piped = cab(
+        locked_service.session,
+        "doctor",
+        "--endpoint",
+        url,
+        "--model",
+        MODEL,
+        "--key-stdin",
+        *no_engine(tmp_path),
+        stdin=key + "\n",
+    )
     assert "endpoint chat works" in piped.out
     assert set(witness.authorizations) == {f"Bearer {key}"}
     assert key not in doctor.out + doctor.err + piped.out + piped.err
@@ -530,14 +581,18 @@ def test_a_prompt_nobody_answers_cannot_hang_the_cli(unanswered_prompt, endpoint
     # The trap is real: the keyring library alone waits on the prompt (here cut off after 5 s).
     probe = "import keyring; keyring.get_password('cab-check', 'https://api.example.test/v1')"
     with pytest.raises(subprocess.TimeoutExpired):
-        subprocess.run([sys.executable, "-c", probe], env=unanswered_prompt.process_env(), capture_output=True,
-                       timeout=5)
+        subprocess.run(
+            [sys.executable, "-c", probe], env=unanswered_prompt.process_env(), capture_output=True, timeout=5
+        )
 
     witness, url = endpoint
-    commands = cab_together(unanswered_prompt, {
-        "key set": Command(("key", "set", url, "--key-stdin"), canary() + "\n"),
-        "check": Command(("check", "--endpoint", url, "--model", MODEL)),
-    })
+    commands = cab_together(
+        unanswered_prompt,
+        {
+            "key set": Command(("key", "set", url, "--key-stdin"), canary() + "\n"),
+            "check": Command(("check", "--endpoint", url, "--model", MODEL)),
+        },
+    )
     for name, ran in commands.items():
         assert ran.code == 3, ran.err
         assert one_sentence(ran.err).startswith("error: The OS keyring is locked")
@@ -545,8 +600,9 @@ def test_a_prompt_nobody_answers_cannot_hang_the_cli(unanswered_prompt, endpoint
     assert witness.authorizations == []
 
 
-def test_the_app_says_one_sentence_for_a_locked_keyring_and_never_waits(qtbot, unanswered_prompt, use_session,
-                                                                        endpoint):
+def test_the_app_says_one_sentence_for_a_locked_keyring_and_never_waits(
+    qtbot, unanswered_prompt, use_session, endpoint
+):
     from cab_check.gui.background import wait_for_background
 
     use_session(unanswered_prompt)
@@ -575,10 +631,13 @@ def test_a_secret_service_that_never_answers_is_bounded(silent_service, endpoint
     from cab_check.secrets import KEYRING_TIMEOUT_S
 
     witness, url = endpoint
-    commands = cab_together(silent_service, {
-        "key set": Command(("key", "set", url, "--key-stdin"), canary() + "\n"),
-        "check": Command(("check", "--endpoint", url, "--model", MODEL)),
-    })
+    commands = cab_together(
+        silent_service,
+        {
+            "key set": Command(("key", "set", url, "--key-stdin"), canary() + "\n"),
+            "check": Command(("check", "--endpoint", url, "--model", MODEL)),
+        },
+    )
     for ran in commands.values():
         assert ran.code == 3, ran.err
         said = one_sentence(ran.err)
@@ -592,11 +651,14 @@ def test_a_secret_service_that_never_answers_is_bounded(silent_service, endpoint
 
 
 def test_without_a_keyring_the_key_commands_are_one_sentence_and_exit_3(absent_service):
-    commands = cab_together(absent_service, {
-        "key set": Command(("key", "set", "http://127.0.0.1:8000/v1", "--key-stdin"), canary() + "\n"),
-        "key list": Command(("key", "list")),
-        "key delete": Command(("key", "delete", "http://127.0.0.1:8000/v1")),
-    })
+    commands = cab_together(
+        absent_service,
+        {
+            "key set": Command(("key", "set", "http://127.0.0.1:8000/v1", "--key-stdin"), canary() + "\n"),
+            "key list": Command(("key", "list")),
+            "key delete": Command(("key", "delete", "http://127.0.0.1:8000/v1")),
+        },
+    )
     for name, ran in commands.items():
         assert ran.code == 3, f"cab {name}: {ran.err}"
         said = one_sentence(ran.err)
@@ -611,8 +673,9 @@ def test_without_a_keyring_check_and_doctor_say_so_and_take_a_given_key(absent_s
     witness, url = endpoint
     doctor = cab(absent_service, "doctor", "--endpoint", url, "--model", MODEL, *no_engine(tmp_path))
     said = one_sentence(doctor.err)
-    assert said == (f"No key for {url} in the keyring and no terminal to ask: sending no key (use {WAY_OUT} to "
-                    "give one).")
+    assert said == (
+        f"No key for {url} in the keyring and no terminal to ask: sending no key (use {WAY_OUT} to give one)."
+    )
     assert "endpoint chat works" in doctor.out
     keyring_line = " ".join(next(line for line in doctor.out.splitlines() if " keyring " in line).split())
     assert keyring_line.startswith("! keyring This machine has no usable OS keyring"), keyring_line
@@ -620,8 +683,18 @@ def test_without_a_keyring_check_and_doctor_say_so_and_take_a_given_key(absent_s
 
     witness.authorizations.clear()
     key = canary()
-    given = cab(absent_service, "doctor", "--endpoint", url, "--model", MODEL, "--key-env", "CAB_TEST_KEY",
-                *no_engine(tmp_path), env={"CAB_TEST_KEY": key})
+    given = cab(
+        absent_service,
+        "doctor",
+        "--endpoint",
+        url,
+        "--model",
+        MODEL,
+        "--key-env",
+        "CAB_TEST_KEY",
+        *no_engine(tmp_path),
+        env={"CAB_TEST_KEY": key},
+    )
     assert "endpoint chat works" in given.out and given.err == ""
     assert set(witness.authorizations) == {f"Bearer {key}"}
 

@@ -21,7 +21,7 @@ from starlette.routing import Route
 
 from cab_check import store, workspace
 from cab_check.asgi_server import BackgroundServer
-from cab_check.catalog import get_tui, image_dir, relay_dir
+from cab_check.catalog import image_dir, relay_dir
 from cab_check.sandbox.images import image_chain
 
 pytest_plugins = ["engines"]
@@ -35,8 +35,11 @@ def containers_of(client, pid: int, role: str | None = None) -> list:
 
 def temp_roots_of(pid: int) -> list[Path]:
     roots = Path(tempfile.gettempdir()).glob(f"{workspace.TEMP_PREFIX}*")
-    return [r for r in roots if (r / workspace.OWNER_FILE).is_file()
-            and (r / workspace.OWNER_FILE).read_text().strip() == str(pid)]
+    return [
+        r
+        for r in roots
+        if (r / workspace.OWNER_FILE).is_file() and (r / workspace.OWNER_FILE).read_text().strip() == str(pid)
+    ]
 
 
 def wait_for(condition, what: str, timeout_s: float = 600, child: subprocess.Popen | None = None) -> None:
@@ -65,8 +68,13 @@ def test_kill_9_at_any_phase_leaves_nothing_after_the_next_sweep(phase, docker_c
             argv = ["--endpoint", f"{endpoint.url}/v1", "--model", "m", "--key-env", "NO_KEY_NEEDED"]
         else:  # the reference model, and an agent that takes its time when it must be caught running
             argv = ["--image", hostile.image("sleeper")] if phase == "agent" else []
-        child = subprocess.Popen([*CAB, "check", *argv], env={**os.environ, "NO_KEY_NEEDED": "x"},
-                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        child = subprocess.Popen(
+            [*CAB, "check", *argv],
+            env={**os.environ, "NO_KEY_NEEDED": "x"},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         if phase == "preflight":
             wait_for(lambda: endpoint.app.state.asked, "the handshake", child=child)
         else:
@@ -82,8 +90,12 @@ def test_kill_9_at_any_phase_leaves_nothing_after_the_next_sweep(phase, docker_c
 
 
 def test_the_next_cab_check_sweeps_a_killed_runs_leftovers(docker_client, isolated_history):
-    child = subprocess.Popen([*CAB, "check", "--image", hostile.image("sleeper")], stdout=subprocess.DEVNULL,
-                             stderr=subprocess.PIPE, text=True)
+    child = subprocess.Popen(
+        [*CAB, "check", "--image", hostile.image("sleeper")],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     wait_for(lambda: containers_of(docker_client, child.pid, "agent"), "the agent", child=child)
     child.send_signal(signal.SIGKILL)
     child.wait()
@@ -111,9 +123,13 @@ APP = textwrap.dedent("""
 
 
 def test_the_desktop_app_killed_mid_run_leaves_nothing_after_cab_cleanup(docker_client, isolated_history):
-    app = subprocess.Popen([sys.executable, "-c", APP, hostile.image("sleeper")],
-                           env={**os.environ, "QT_QPA_PLATFORM": "offscreen"}, stdout=subprocess.DEVNULL,
-                           stderr=subprocess.PIPE, text=True)
+    app = subprocess.Popen(
+        [sys.executable, "-c", APP, hostile.image("sleeper")],
+        env={**os.environ, "QT_QPA_PLATFORM": "offscreen"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     wait_for(lambda: containers_of(docker_client, app.pid, "agent"), "the app's agent", child=app)
     app.send_signal(signal.SIGKILL)
     app.wait()
@@ -123,8 +139,10 @@ def test_the_desktop_app_killed_mid_run_leaves_nothing_after_cab_cleanup(docker_
 
 
 def test_two_runs_at_once_on_one_engine_both_finish_with_their_own_records(isolated_history, leftovers):
-    runs = [subprocess.Popen([*CAB, "check", "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-            for _ in range(2)]
+    runs = [
+        subprocess.Popen([*CAB, "check", "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
     results = []
     for child in runs:
         out, err = child.communicate(timeout=900)
@@ -163,8 +181,12 @@ def test_the_engine_dying_mid_run_is_one_sentence_and_the_next_sweep_cleans_up(i
     with netns_dockerd(name) as engine:
         engine.load(tags)
         client = engine.client()
-        child = subprocess.Popen([*CAB, "check", "--engine", engine.url, "--image", tags[0]],
-                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        child = subprocess.Popen(
+            [*CAB, "check", "--engine", engine.url, "--image", tags[0]],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         wait_for(lambda: containers_of(client, child.pid, "agent"), "the agent", child=child)
         dockerd = int((Path("/run") / name / "docker.pid").read_text())
         os.kill(dockerd, signal.SIGKILL)  # the engine dies mid-run
@@ -177,6 +199,7 @@ def test_the_engine_dying_mid_run_is_one_sentence_and_the_next_sweep_cleans_up(i
 
     with netns_dockerd(name) as engine:  # it comes back; what the run left is swept
         client = engine.client()
-        assert subprocess.run([*CAB, "cleanup", "--engine", engine.url], capture_output=True,
-                              timeout=300).returncode == 0
+        assert (
+            subprocess.run([*CAB, "cleanup", "--engine", engine.url], capture_output=True, timeout=300).returncode == 0
+        )
         assert containers_of(client, child.pid) == []

@@ -52,8 +52,12 @@ def test_any_tui_runs_from_an_image_the_user_brings(docker_client, isolated_hist
     dockerfile = f"FROM {base.tag}\nLABEL org.example.built-by=the-user\n".encode()
     docker_client.images.build(fileobj=io.BytesIO(dockerfile), tag=ref, rm=True)
     try:
-        done = subprocess.run([sys.executable, "-m", "cab_check", "check", "--image", ref, "--json"],
-                              capture_output=True, text=True, timeout=1200)
+        done = subprocess.run(
+            [sys.executable, "-m", "cab_check", "check", "--image", ref, "--json"],
+            capture_output=True,
+            text=True,
+            timeout=1200,
+        )
         assert done.returncode == 0, done.stderr[-3000:]
         result = json.loads(done.stdout)
         assert result["container_image"] == ref
@@ -61,8 +65,12 @@ def test_any_tui_runs_from_an_image_the_user_brings(docker_client, isolated_hist
         assert result["axes"]["pass_rate"]["pass"] == 1
         assert leftovers(result["run_id"]) == []
 
-        missing = subprocess.run([sys.executable, "-m", "cab_check", "check", "--image", ref + "-gone"],
-                                 capture_output=True, text=True, timeout=300)
+        missing = subprocess.run(
+            [sys.executable, "-m", "cab_check", "check", "--image", ref + "-gone"],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert missing.returncode == 2
         assert "There is no image" in missing.stderr
     finally:

@@ -28,8 +28,9 @@ CELL = ["check", "--tui", "aider", "--task", "polyglot/rust-error-handling", "--
 
 def run(argv: list[str], limit_s: float, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     done = subprocess.run(argv, capture_output=True, text=True, timeout=limit_s, env=env, check=False)
-    assert done.returncode == 0, f"{' '.join(map(str, argv))} exited {done.returncode}:\n{done.stdout[-3000:]}\n" \
-                                 f"{done.stderr[-3000:]}"
+    assert done.returncode == 0, (
+        f"{' '.join(map(str, argv))} exited {done.returncode}:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    )
     return done
 
 
@@ -73,7 +74,11 @@ def test_the_wheel_carries_complete_metadata_and_keeps_the_gui_behind_an_extra(d
     requires = metadata.get_all("Requires-Dist")
     assert not [r for r in requires if "PySide6" in r and "extra ==" not in r], "PySide6 only with [gui]"
     assert any("PySide6" in r and 'extra == "gui"' in r for r in requires)
-    for script in ("cab = cab_check.cli:main", "cab-check = cab_check.cli:main", "cab-check-gui = cab_check.gui.app:main"):
+    for script in (
+        "cab = cab_check.cli:main",
+        "cab-check = cab_check.cli:main",
+        "cab-check-gui = cab_check.gui.app:main",
+    ):
         assert script in entry_points
     assert "cab_check/resources/tasks/polyglot/rust-error-handling/task.toml" in names
 
@@ -109,8 +114,12 @@ def test_pipx_run_runs_a_reference_cell_from_the_wheel(dist, tmp_path, docker_cl
 @pytest.mark.parametrize("runner", ["uvx", "pipx"])
 def test_the_desktop_app_starts_from_the_wheel_with_the_gui_extra(dist, tmp_path, runner):
     wheel = wheel_of(dist)
-    env = user_env(tmp_path) | {"QT_QPA_PLATFORM": "offscreen", "CAB_CHECK_GUI_SMOKE": "1",
-                                "UV_CACHE_DIR": str(tmp_path / "uv-cache"), "PIPX_HOME": str(tmp_path / "pipx")}
+    env = user_env(tmp_path) | {
+        "QT_QPA_PLATFORM": "offscreen",
+        "CAB_CHECK_GUI_SMOKE": "1",
+        "UV_CACHE_DIR": str(tmp_path / "uv-cache"),
+        "PIPX_HOME": str(tmp_path / "pipx"),
+    }
     argv = {
         "uvx": [sys.executable, "-m", "uv", "tool", "run", "--from", f"cab-check[gui] @ {wheel.as_uri()}"],
         "pipx": [sys.executable, "-m", "pipx", "run", "--spec", f"{wheel}[gui]"],

@@ -23,9 +23,13 @@ pytestmark = pytest.mark.bundle
 @pytest.fixture(scope="module")
 def bundle(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("bundle")
-    build = subprocess.run(["bash", str(ROOT / "packaging" / "build-bundle.sh"), str(out)],
-                           env={**os.environ, "PYTHON": sys.executable}, capture_output=True, text=True,
-                           timeout=BUILD_LIMIT_S)
+    build = subprocess.run(
+        ["bash", str(ROOT / "packaging" / "build-bundle.sh"), str(out)],
+        env={**os.environ, "PYTHON": sys.executable},
+        capture_output=True,
+        text=True,
+        timeout=BUILD_LIMIT_S,
+    )
     if build.returncode != 0 and "could not install PyInstaller" in build.stderr and os.environ.get("CI") != "true":
         pytest.skip(build.stderr.strip().splitlines()[-1])  # the script's one sentence, after pip's own words
     assert build.returncode == 0, build.stdout[-3000:] + build.stderr[-3000:]
@@ -45,8 +49,9 @@ def test_the_bundle_holds_every_resource_and_the_desktop_entry(bundle):
 def test_the_bundled_app_starts_and_shows_its_window(bundle, tmp_path):
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "CAB_CHECK_HOME": str(tmp_path), "CAB_CHECK_GUI_SMOKE": "1"}
     started = time.monotonic()
-    app = subprocess.run([str(bundle / "cab-check-gui")], env=env, capture_output=True, text=True,
-                         timeout=START_LIMIT_S)
+    app = subprocess.run(
+        [str(bundle / "cab-check-gui")], env=env, capture_output=True, text=True, timeout=START_LIMIT_S
+    )
     took = time.monotonic() - started
     assert app.returncode == 0, app.stdout + app.stderr
     assert SHOWN in app.stdout, app.stdout + app.stderr

@@ -59,8 +59,9 @@ class FakeSandbox:
         self._next = 0
 
     # --- images ---
-    def ensure_image(self, name: str, folder: Path, ca_bundle: Path | None,
-                     progress: Callable[[str], None]) -> ImageRef:
+    def ensure_image(
+        self, name: str, folder: Path, ca_bundle: Path | None, progress: Callable[[str], None]
+    ) -> ImageRef:
         self.calls.append(f"ensure_image {name}")
         progress(f"using fake/{name}")
         return ImageRef(f"fake/{name}:1", f"sha256:{name}", built=False)
@@ -100,8 +101,14 @@ class FakeSandbox:
                 tar.add(source, arcname=source.name)
         yield iter([buffer.getvalue()])
 
-    def run(self, container: str, *, timeout_s: float, on_output: Callable[[str], None] | None = None,
-            cancel: threading.Event | None = None) -> ContainerRun:
+    def run(
+        self,
+        container: str,
+        *,
+        timeout_s: float,
+        on_output: Callable[[str], None] | None = None,
+        cancel: threading.Event | None = None,
+    ) -> ContainerRun:
         box = self.containers[container]
         self.calls.append(f"run {box.spec.role}")
         cancel = cancel or threading.Event()

@@ -56,7 +56,7 @@ def copy_task(tmp_path):
 def test_a_malformed_task_file_is_named(tmp_path):
     folder = copy_task(tmp_path)
     (folder / "task.toml").write_text("prompt = [unclosed\n")
-    with pytest.raises(TaskInvalid, match="task.toml could not be read as TOML"):
+    with pytest.raises(TaskInvalid, match=r"task\.toml could not be read as TOML"):
         catalog.load_task(folder)
 
 
@@ -94,7 +94,7 @@ def test_a_ground_truth_path_must_stay_in_the_workdir(tmp_path):
     folder = copy_task(tmp_path)
     text = (folder / "task.toml").read_text().replace('["src/lib.rs"]', '["../../etc/passwd"]')
     (folder / "task.toml").write_text(text)
-    with pytest.raises(TaskInvalid, match="'../../etc/passwd' must be a path inside the workdir"):
+    with pytest.raises(TaskInvalid, match=r"'\.\./\.\./etc/passwd' must be a path inside the workdir"):
         catalog.load_task(folder)
 
 
@@ -110,7 +110,7 @@ def test_validate_reports_every_problem_with_its_file(tmp_path):
 def test_a_task_folder_by_path_runs_under_a_user_slug(tmp_path):
     folder = copy_task(tmp_path)
     text = (folder / "task.toml").read_text()
-    (folder / "task.toml").write_text("\n".join(l for l in text.splitlines() if not l.startswith("slug")))
+    (folder / "task.toml").write_text("\n".join(line for line in text.splitlines() if not line.startswith("slug")))
     task = catalog.get_task(str(folder))
     assert task.slug == "user/task" and task.root == folder.resolve()
 

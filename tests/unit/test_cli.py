@@ -38,8 +38,10 @@ def test_tasks_and_tuis_list_one_line_each(capsys):
         (["check", "--endpoint", "http://127.0.0.1:9/v1"], "needs a model"),
         (["check", "--timeout", "0"], "--timeout 0 is out of range"),
         (["check", "--tui", "goose"], "goose has no image cab-check can build"),
-        (["check", "--endpoint", "http://127.0.0.1:9/v1", "--model", "m", "--key-env", "CAB_UNSET_VAR_FOR_TEST"],
-         "CAB_UNSET_VAR_FOR_TEST: that environment variable is not set"),
+        (
+            ["check", "--endpoint", "http://127.0.0.1:9/v1", "--model", "m", "--key-env", "CAB_UNSET_VAR_FOR_TEST"],
+            "CAB_UNSET_VAR_FOR_TEST: that environment variable is not set",
+        ),
     ],
 )
 def test_bad_input_is_one_sentence_and_exit_2(argv, message, capsys, monkeypatch, isolated_history):
@@ -71,7 +73,9 @@ def test_docker_not_running_is_an_environment_error(monkeypatch, capsys, isolate
     monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-docker.sock")
     assert main(["check"]) == 3
     err = " ".join(capsys.readouterr().err.split())
-    assert f"The container engine at unix://{tmp_path}/no-docker.sock is not reachable (No such file or directory)" in err
+    assert (
+        f"The container engine at unix://{tmp_path}/no-docker.sock is not reachable (No such file or directory)" in err
+    )
     assert "start Docker (or Podman)" in err and "--engine" in err and "Traceback" not in err
     assert not (isolated_history / "runs").exists()
 
@@ -90,9 +94,11 @@ def test_gui_without_the_gui_extra_says_how_to_get_it(monkeypatch, capsys):
 
 @pytest.mark.parametrize("flag", ["--help", "--version"])
 def test_help_and_version_start_cold_without_docker_httpx_or_qt(flag):
-    probe = ("import sys\nfrom cab_check.cli import main\ntry:\n    main([%r])\nexcept SystemExit:\n    pass\n"
-             "heavy = sorted({m.split('.')[0] for m in sys.modules} & {'docker', 'httpx', 'PySide6', 'rich', 'pydantic'})\n"
-             "print('loaded:', *heavy)") % flag
+    probe = (
+        f"import sys\nfrom cab_check.cli import main\ntry:\n    main([{flag!r}])\nexcept SystemExit:\n    pass\n"
+        "heavy = sorted({m.split('.')[0] for m in sys.modules} & {'docker', 'httpx', 'PySide6', 'rich', 'pydantic'})\n"
+        "print('loaded:', *heavy)"
+    )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[-1] == "loaded:", "cab --help/--version must not pay for the engine's imports"

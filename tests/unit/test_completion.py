@@ -41,9 +41,12 @@ def _require(program: str) -> str:
 @pytest.fixture(scope="module")
 def scripts() -> dict[str, str]:
     """What a user gets from `cab completion SHELL`, run as a command."""
-    return {shell: subprocess.run([sys.executable, "-m", "cab_check", "completion", shell], check=True,
-                                  capture_output=True, text=True).stdout
-            for shell in SHELL_NAMES}
+    return {
+        shell: subprocess.run(
+            [sys.executable, "-m", "cab_check", "completion", shell], check=True, capture_output=True, text=True
+        ).stdout
+        for shell in SHELL_NAMES
+    }
 
 
 @pytest.fixture
@@ -55,8 +58,14 @@ def home(tmp_path: Path) -> Path:
 
 
 def _env(home: Path) -> dict[str, str]:
-    return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(home), "TERM": "dumb", "LANG": "C.UTF-8",
-            "XDG_CONFIG_HOME": str(home / ".config"), "XDG_DATA_HOME": str(home / ".local/share")}
+    return {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(home),
+        "TERM": "dumb",
+        "LANG": "C.UTF-8",
+        "XDG_CONFIG_HOME": str(home / ".config"),
+        "XDG_DATA_HOME": str(home / ".local/share"),
+    }
 
 
 # ---------------------------------------------------------------------------------------------------------- bash
@@ -81,8 +90,15 @@ printf '%s\n' "${COMPREPLY[@]}"
 
 def _bash(home: Path, load: str, line: str) -> set[str]:
     bash = _require("bash")
-    done = subprocess.run([bash, "--norc", "--noprofile", "-c", load + BASH_CALL, "bash", line, *_comp_words(line)],
-                          cwd=home, env=_env(home), capture_output=True, text=True, timeout=30, check=False)
+    done = subprocess.run(
+        [bash, "--norc", "--noprofile", "-c", load + BASH_CALL, "bash", line, *_comp_words(line)],
+        cwd=home,
+        env=_env(home),
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     return {word.rstrip("/") for word in done.stdout.splitlines() if word}
 
@@ -126,8 +142,15 @@ def _zsh(home: Path, setup: str, line: str) -> set[str]:
     harness = home / "harness.zsh"
     harness.write_text(setup + ZSH_HARNESS)
     primary, secondary = pty.openpty()
-    shell = subprocess.Popen([zsh, "-f", "-i"], stdin=secondary, stdout=secondary, stderr=secondary, cwd=home,
-                             env=_env(home), start_new_session=True)
+    shell = subprocess.Popen(
+        [zsh, "-f", "-i"],
+        stdin=secondary,
+        stdout=secondary,
+        stderr=secondary,
+        cwd=home,
+        env=_env(home),
+        start_new_session=True,
+    )
     os.close(secondary)
     out = b""
 
@@ -180,8 +203,15 @@ def fish_complete(home: Path, script: str, line: str) -> set[str]:
     (bin_dir / "cab").chmod(0o755)
     env = _env(home)
     env["PATH"] = f"{bin_dir}{os.pathsep}{env['PATH']}"
-    done = subprocess.run([fish, "-c", "complete -C $argv[1]", line], cwd=home, env=env, capture_output=True,
-                          text=True, timeout=30, check=False)
+    done = subprocess.run(
+        [fish, "-c", "complete -C $argv[1]", line],
+        cwd=home,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     # Each line is "candidate<TAB>description"; fish offers a value typed as --tui=a whole, as "--tui=aider".
     return {entry.split("\t")[0].rstrip("/") for entry in done.stdout.splitlines() if entry}
@@ -262,8 +292,12 @@ def test_zsh_script_sourced_after_compinit_registers_itself(scripts, home):
 
 
 def _subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
-    return {name: sub for action in parser._actions if isinstance(action, argparse._SubParsersAction)
-            for name, sub in action.choices.items()}
+    return {
+        name: sub
+        for action in parser._actions
+        if isinstance(action, argparse._SubParsersAction)
+        for name, sub in action.choices.items()
+    }
 
 
 def _subcommands(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
@@ -298,8 +332,9 @@ def test_an_unknown_shell_is_argparse_usage_error(capsys):
 
 
 def test_completion_help_says_how_to_install():
-    done = subprocess.run([sys.executable, "-m", "cab_check", "completion", "--help"], capture_output=True,
-                          text=True, check=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "cab_check", "completion", "--help"], capture_output=True, text=True, check=False
+    )
     assert done.returncode == 0
     assert "cab completion bash > ~/.local/share/bash-completion/completions/cab" in done.stdout
     assert 'cab completion zsh > "${fpath[1]}/_cab"' in done.stdout

@@ -22,18 +22,37 @@ def fake_server(*, tools: bool) -> Starlette:
     async def chat(request: Request):
         body = await request.json()
         if body.get("stream"):
-            chunks = [{"choices": [{"index": 0, "delta": {"role": "assistant", "content": "OK"}, "finish_reason": None}]},
-                      {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}], "usage": USAGE}]
+            chunks = [
+                {"choices": [{"index": 0, "delta": {"role": "assistant", "content": "OK"}, "finish_reason": None}]},
+                {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}], "usage": USAGE},
+            ]
             lines = [f"data: {json.dumps(c)}\n\n" for c in chunks] + ["data: [DONE]\n\n"]
             return StreamingResponse(iter(lines), media_type="text/event-stream")
         message = {"role": "assistant", "content": "OK"}
         if tools and body.get("tools"):
             name = body["tools"][0]["function"]["name"]
-            message = {"role": "assistant", "content": None, "tool_calls": [
-                {"id": "call_1", "type": "function", "function": {"name": name, "arguments": '{"message": "hi"}'}}]}
-        return JSONResponse({"id": "x", "object": "chat.completion", "model": body["model"], "usage": USAGE,
-                             "choices": [{"index": 0, "message": message,
-                                          "finish_reason": "tool_calls" if "tool_calls" in message else "stop"}]})
+            message = {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [
+                    {"id": "call_1", "type": "function", "function": {"name": name, "arguments": '{"message": "hi"}'}}
+                ],
+            }
+        return JSONResponse(
+            {
+                "id": "x",
+                "object": "chat.completion",
+                "model": body["model"],
+                "usage": USAGE,
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": message,
+                        "finish_reason": "tool_calls" if "tool_calls" in message else "stop",
+                    }
+                ],
+            }
+        )
 
     async def models(request: Request):
         return JSONResponse({"object": "list", "data": [{"id": "m", "object": "model"}]})

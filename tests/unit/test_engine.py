@@ -19,8 +19,9 @@ def docker_config(tmp_path, monkeypatch):
     def add_context(name: str, host: str, current: bool = False) -> None:
         meta = tmp_path / "contexts" / "meta" / hashlib.sha256(name.encode()).hexdigest()
         meta.mkdir(parents=True)
-        (meta / "meta.json").write_text(json.dumps(
-            {"Name": name, "Metadata": {}, "Endpoints": {"docker": {"Host": host, "SkipTLSVerify": False}}}))
+        (meta / "meta.json").write_text(
+            json.dumps({"Name": name, "Metadata": {}, "Endpoints": {"docker": {"Host": host, "SkipTLSVerify": False}}})
+        )
         if current:
             (tmp_path / "config.json").write_text(json.dumps({"currentContext": name}))
 
@@ -33,8 +34,10 @@ def test_the_engine_is_found_in_the_docker_clis_order(docker_config):
 
     assert client_params(None, {})["base_url"] == "unix:///Users/me/.docker/run/docker.sock"  # current context
     assert client_params(None, {"DOCKER_CONTEXT": "big-box"})["base_url"] == "ssh://me@big-box"
-    assert client_params(None, {"DOCKER_HOST": "tcp://10.0.0.5:2375", "DOCKER_CONTEXT": "big-box"})[
-        "base_url"] == "tcp://10.0.0.5:2375"
+    assert (
+        client_params(None, {"DOCKER_HOST": "tcp://10.0.0.5:2375", "DOCKER_CONTEXT": "big-box"})["base_url"]
+        == "tcp://10.0.0.5:2375"
+    )
     given = {"DOCKER_HOST": "tcp://10.0.0.5:2375"}
     assert client_params("unix:///run/podman/podman.sock", given)["base_url"] == "unix:///run/podman/podman.sock"
     assert client_params("big-box", given)["base_url"] == "ssh://me@big-box"
@@ -63,32 +66,66 @@ def test_an_unknown_context_is_bad_input(docker_config):
 
 
 # `docker info` / `docker version` as real engines answer them (trimmed to the fields read).
-DEBIAN_DOCKERD = ({"OperatingSystem": "Debian GNU/Linux 12 (bookworm)",
-                   "SecurityOptions": ["name=seccomp,profile=default"], "ServerVersion": "20.10.24+dfsg1"},
-                  {"Version": "20.10.24+dfsg1", "Components": [{"Name": "Engine", "Version": "20.10.24+dfsg1"},
-                                                              {"Name": "containerd", "Version": "1.6.20~ds1"}]})
-DOCKER_DESKTOP = ({"OperatingSystem": "Docker Desktop", "SecurityOptions": ["name=seccomp,profile=unconfined",
-                                                                            "name=cgroupns"]},
-                  {"Version": "28.3.2", "Components": [{"Name": "Engine", "Version": "28.3.2"}]})
-ROOTLESS = ({"OperatingSystem": "Ubuntu 24.04.2 LTS", "SecurityOptions": ["name=seccomp,profile=builtin",
-                                                                          "name=rootless", "name=cgroupns"]},
-            {"Version": "28.3.2", "Components": [{"Name": "Engine", "Version": "28.3.2"}]})
-PODMAN = ({"OperatingSystem": "debian", "SecurityOptions": ["name=seccomp,profile=default"]},
-          {"Version": "4.3.1", "Components": [{"Name": "Podman Engine", "Version": "4.3.1"},
-                                               {"Name": "Conmon", "Version": "conmon version 2.1.6"}]})
+DEBIAN_DOCKERD = (
+    {
+        "OperatingSystem": "Debian GNU/Linux 12 (bookworm)",
+        "SecurityOptions": ["name=seccomp,profile=default"],
+        "ServerVersion": "20.10.24+dfsg1",
+    },
+    {
+        "Version": "20.10.24+dfsg1",
+        "Components": [
+            {"Name": "Engine", "Version": "20.10.24+dfsg1"},
+            {"Name": "containerd", "Version": "1.6.20~ds1"},
+        ],
+    },
+)
+DOCKER_DESKTOP = (
+    {"OperatingSystem": "Docker Desktop", "SecurityOptions": ["name=seccomp,profile=unconfined", "name=cgroupns"]},
+    {"Version": "28.3.2", "Components": [{"Name": "Engine", "Version": "28.3.2"}]},
+)
+ROOTLESS = (
+    {
+        "OperatingSystem": "Ubuntu 24.04.2 LTS",
+        "SecurityOptions": ["name=seccomp,profile=builtin", "name=rootless", "name=cgroupns"],
+    },
+    {"Version": "28.3.2", "Components": [{"Name": "Engine", "Version": "28.3.2"}]},
+)
+PODMAN = (
+    {"OperatingSystem": "debian", "SecurityOptions": ["name=seccomp,profile=default"]},
+    {
+        "Version": "4.3.1",
+        "Components": [
+            {"Name": "Podman Engine", "Version": "4.3.1"},
+            {"Name": "Conmon", "Version": "conmon version 2.1.6"},
+        ],
+    },
+)
 
 
-@pytest.mark.parametrize(("url", "answers", "named"), [
-    ("unix:///var/run/docker.sock", DEBIAN_DOCKERD,
-     "Docker 20.10.24+dfsg1 at unix:///var/run/docker.sock (on this machine)"),
-    ("unix:///Users/me/.docker/run/docker.sock", DOCKER_DESKTOP,
-     "Docker Desktop 28.3.2 at unix:///Users/me/.docker/run/docker.sock (on this machine)"),
-    ("unix:///run/user/1000/docker.sock", ROOTLESS,
-     "rootless Docker 28.3.2 at unix:///run/user/1000/docker.sock (on this machine)"),
-    ("unix:///run/podman/podman.sock", PODMAN, "Podman 4.3.1 at unix:///run/podman/podman.sock (on this machine)"),
-    ("ssh://me@big-box", DEBIAN_DOCKERD, "Docker 20.10.24+dfsg1 at ssh://me@big-box (remote engine)"),
-    ("tcp://127.0.0.1:2375", DEBIAN_DOCKERD, "Docker 20.10.24+dfsg1 at tcp://127.0.0.1:2375 (on this machine)"),
-])
+@pytest.mark.parametrize(
+    ("url", "answers", "named"),
+    [
+        (
+            "unix:///var/run/docker.sock",
+            DEBIAN_DOCKERD,
+            "Docker 20.10.24+dfsg1 at unix:///var/run/docker.sock (on this machine)",
+        ),
+        (
+            "unix:///Users/me/.docker/run/docker.sock",
+            DOCKER_DESKTOP,
+            "Docker Desktop 28.3.2 at unix:///Users/me/.docker/run/docker.sock (on this machine)",
+        ),
+        (
+            "unix:///run/user/1000/docker.sock",
+            ROOTLESS,
+            "rootless Docker 28.3.2 at unix:///run/user/1000/docker.sock (on this machine)",
+        ),
+        ("unix:///run/podman/podman.sock", PODMAN, "Podman 4.3.1 at unix:///run/podman/podman.sock (on this machine)"),
+        ("ssh://me@big-box", DEBIAN_DOCKERD, "Docker 20.10.24+dfsg1 at ssh://me@big-box (remote engine)"),
+        ("tcp://127.0.0.1:2375", DEBIAN_DOCKERD, "Docker 20.10.24+dfsg1 at tcp://127.0.0.1:2375 (on this machine)"),
+    ],
+)
 def test_the_engine_is_named_from_its_own_answers(url, answers, named):
     assert describe(url, *answers).description == named
 

@@ -41,8 +41,13 @@ from cab_check.secrets import Redactor
 
 KEY = "sk-canary-" + secrets.token_hex(8)
 MODEL = "qwen2.5-coder-7b-instruct"
-SERVED = ["Qwen/Qwen2.5-Coder-7B-Instruct", "Qwen/Qwen2.5-Coder-32B-Instruct", "meta-llama/Llama-3.1-8B-Instruct",
-          "mistral-small", MODEL]
+SERVED = [
+    "Qwen/Qwen2.5-Coder-7B-Instruct",
+    "Qwen/Qwen2.5-Coder-32B-Instruct",
+    "meta-llama/Llama-3.1-8B-Instruct",
+    "mistral-small",
+    MODEL,
+]
 EVERYTHING = TuiNeeds(tool_calls=True, streaming=True, wire="chat")
 PLAIN = TuiNeeds()  # aider's needs
 
@@ -97,14 +102,22 @@ def fake_app(
         return JSONResponse(completion({"role": "assistant", "content": "OK"}))
 
     def completion(message: dict[str, Any], finish: str = "stop") -> dict[str, Any]:
-        return {"id": "chatcmpl-1", "object": "chat.completion", "created": 0, "model": MODEL,
-                "choices": [{"index": 0, "message": message, "finish_reason": finish}],
-                "usage": {"prompt_tokens": 5, "completion_tokens": 1, "total_tokens": 6}}
+        return {
+            "id": "chatcmpl-1",
+            "object": "chat.completion",
+            "created": 0,
+            "model": MODEL,
+            "choices": [{"index": 0, "message": message, "finish_reason": finish}],
+            "usage": {"prompt_tokens": 5, "completion_tokens": 1, "total_tokens": 6},
+        }
 
     def tool_reply(request: Request, body: dict[str, Any]) -> Response:
         if tools == "400":
-            return error(400, '"auto" tool choice requires --enable-auto-tool-choice and --tool-call-parser to be '
-                              f"set ({echo(request)})")
+            return error(
+                400,
+                '"auto" tool choice requires --enable-auto-tool-choice and --tool-call-parser to be '
+                f"set ({echo(request)})",
+            )
         if tools == "text":
             return JSONResponse(completion({"role": "assistant", "content": "Pong! How can I help you today?"}))
         if tools == "text-call":
@@ -154,8 +167,15 @@ def serving(**behaviour: Any) -> Iterator[str]:
         yield server.url + prefix
 
 
-def fails(base_url: str, *, needs: TuiNeeds = EVERYTHING, model: str = MODEL, key: str | None = KEY,
-          redactor: Redactor | None = None, **options: Any) -> HandshakeError:
+def fails(
+    base_url: str,
+    *,
+    needs: TuiNeeds = EVERYTHING,
+    model: str = MODEL,
+    key: str | None = KEY,
+    redactor: Redactor | None = None,
+    **options: Any,
+) -> HandshakeError:
     """Runs the handshake, which must fail; checks what every failure owes the user and returns the error."""
     with pytest.raises(HandshakeError) as caught:
         handshake.handshake(base_url, key, model, needs, redactor or Redactor(key), **options)
@@ -209,8 +229,9 @@ def test_a_tui_that_needs_neither_streaming_nor_tools_gets_only_those_probes():
 @pytest.mark.parametrize("wire, api", [("responses", "Responses API"), ("anthropic", "Anthropic Messages API")])
 def test_translated_wires_say_the_endpoint_needs_only_chat_completions(wire, api):
     with serving() as base:
-        checks = handshake.handshake(base, KEY, MODEL, TuiNeeds(streaming=True, tool_calls=True, wire=wire),
-                                     Redactor(KEY))
+        checks = handshake.handshake(
+            base, KEY, MODEL, TuiNeeds(streaming=True, tool_calls=True, wire=wire), Redactor(KEY)
+        )
     chat = next(c for c in checks if c.name == "chat")
     assert api in chat.detail and "needs only those" in chat.detail
 
@@ -232,8 +253,9 @@ def test_a_model_the_list_omits_but_the_server_answers_passes_with_a_note():
 
 
 def test_the_reference_model_passes_the_plain_chat_probe():
-    reference = ReferenceModel({"calc.py": "def add(a, b):\n    return a - b\n"},
-                               {"calc.py": "def add(a, b):\n    return a + b\n"})
+    reference = ReferenceModel(
+        {"calc.py": "def add(a, b):\n    return a - b\n"}, {"calc.py": "def add(a, b):\n    return a + b\n"}
+    )
     with BackgroundServer(reference.app, "127.0.0.1") as server:
         check = handshake.probe_chat(f"{server.url}/v1", None, "cab-reference", Redactor())
     assert check.name == "chat" and check.ok
@@ -455,17 +477,22 @@ def self_signed(folder: Path) -> tuple[Path, Path]:
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
     now = datetime.datetime.now(datetime.UTC)
     cert = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(hours=1)).not_valid_after(now + datetime.timedelta(days=1))
+        .not_valid_before(now - datetime.timedelta(hours=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
         .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
         .sign(key, hashes.SHA256())
     )
     cert_file, key_file = folder / "cert.pem", folder / "key.pem"
     cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
+    key_file.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
     return cert_file, key_file
 
 
@@ -473,8 +500,14 @@ def self_signed(folder: Path) -> tuple[Path, Path]:
 def serving_tls(app: Starlette, cert_file: Path, key_file: Path) -> Iterator[str]:
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
-    config = uvicorn.Config(app, log_level="critical", lifespan="off", ssl_certfile=str(cert_file),
-                            ssl_keyfile=str(key_file), timeout_graceful_shutdown=1)
+    config = uvicorn.Config(
+        app,
+        log_level="critical",
+        lifespan="off",
+        ssl_certfile=str(cert_file),
+        ssl_keyfile=str(key_file),
+        timeout_graceful_shutdown=1,
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
@@ -516,5 +549,7 @@ def test_the_whole_handshake_is_bounded_even_when_each_request_is_quick_enough()
 
 def test_the_summary_names_what_passed():
     assert handshake.summary([Check("chat", True, "")]) == "chat ok"
-    assert handshake.summary([Check("models", True, ""), Check("chat", True, ""),
-                              Check("tool calls", True, "")]) == "chat, tool calls ok"
+    assert (
+        handshake.summary([Check("models", True, ""), Check("chat", True, ""), Check("tool calls", True, "")])
+        == "chat, tool calls ok"
+    )

@@ -32,8 +32,13 @@ RATE_LIMITED = {"retry-after": "7", "x-ratelimit-remaining-requests": "0", "x-ra
 
 def chunk(content: str | None = None, finish: str | None = None) -> dict[str, Any]:
     delta = {"content": content} if content is not None else {}
-    return {"id": "c1", "object": "chat.completion.chunk", "created": 1, "model": "m",
-            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+    return {
+        "id": "c1",
+        "object": "chat.completion.chunk",
+        "created": 1,
+        "model": "m",
+        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+    }
 
 
 def event(payload: Any) -> bytes:
@@ -52,8 +57,9 @@ class MisbehavingUpstream:
             model, stream = body["model"], body.get("stream") is True
             usage_asked = (body.get("stream_options") or {}).get("include_usage") is True
             if model == "rate-limited":
-                return JSONResponse({"error": {"message": "slow down", "type": "rate_limit_error"}}, 429,
-                                    headers=RATE_LIMITED)
+                return JSONResponse(
+                    {"error": {"message": "slow down", "type": "rate_limit_error"}}, 429, headers=RATE_LIMITED
+                )
             if model == "not-json":
                 return Response("<html>gateway says hi</html>", 200, media_type="text/html")
             if model == "slow":  # thinks for long, and stops once its client is gone, as vLLM does
@@ -64,9 +70,18 @@ class MisbehavingUpstream:
                     await asyncio.sleep(0.05)
             if stream and model != "ignores-stream":
                 return StreamingResponse(self.stream(model, usage_asked), media_type="text/event-stream")
-            return JSONResponse({"id": "c1", "object": "chat.completion", "created": 1, "model": model,
-                                 "choices": [{"index": 0, "message": {"role": "assistant", "content": "Hello"},
-                                              "finish_reason": "stop"}], "usage": USAGE})
+            return JSONResponse(
+                {
+                    "id": "c1",
+                    "object": "chat.completion",
+                    "created": 1,
+                    "model": model,
+                    "choices": [
+                        {"index": 0, "message": {"role": "assistant", "content": "Hello"}, "finish_reason": "stop"}
+                    ],
+                    "usage": USAGE,
+                }
+            )
 
         return Starlette(routes=[Route("/v1/chat/completions", chat, methods=["POST"])])
 
@@ -82,14 +97,23 @@ class MisbehavingUpstream:
             return  # a clean end, but no finish_reason and no [DONE]
         yield event(chunk(finish="stop"))
         if usage_asked:  # as OpenAI does: a last chunk with usage and no choices
-            yield event({"id": "c1", "object": "chat.completion.chunk", "created": 1, "model": model, "choices": [],
-                         "usage": USAGE})
+            yield event(
+                {
+                    "id": "c1",
+                    "object": "chat.completion.chunk",
+                    "created": 1,
+                    "model": model,
+                    "choices": [],
+                    "usage": USAGE,
+                }
+            )
         yield b"data: [DONE]\n\n"
 
 
 class Rig:
-    def __init__(self, proxy: RecordingProxy, server: BackgroundServer, token: str,
-                 upstream: MisbehavingUpstream) -> None:
+    def __init__(
+        self, proxy: RecordingProxy, server: BackgroundServer, token: str, upstream: MisbehavingUpstream
+    ) -> None:
         self.proxy, self.server, self.url, self.token, self.upstream = proxy, server, server.url, token, upstream
 
     def openai(self) -> openai.OpenAI:
@@ -129,8 +153,9 @@ def wait_for(condition, timeout: float = 10) -> None:
 
 def test_a_stream_without_usage_asked_has_no_usage_chunk_yet_its_tokens_are_counted(rig):
     texts = []
-    for part in rig.openai().chat.completions.create(model="m", messages=[{"role": "user", "content": "hi"}],
-                                                     stream=True):
+    for part in rig.openai().chat.completions.create(
+        model="m", messages=[{"role": "user", "content": "hi"}], stream=True
+    ):
         texts.append(part.choices[0].delta.content or "")  # the loop every tutorial writes
     assert "".join(texts) == "Hello"
     call = rig.last_call()
@@ -138,21 +163,28 @@ def test_a_stream_without_usage_asked_has_no_usage_chunk_yet_its_tokens_are_coun
 
 
 def test_a_stream_with_usage_asked_still_ends_with_its_usage_chunk(rig):
-    parts = list(rig.openai().chat.completions.create(
-        model="m", messages=[{"role": "user", "content": "hi"}], stream=True, stream_options={"include_usage": True}))
+    parts = list(
+        rig.openai().chat.completions.create(
+            model="m", messages=[{"role": "user", "content": "hi"}], stream=True, stream_options={"include_usage": True}
+        )
+    )
     assert parts[-1].choices == [] and parts[-1].usage.total_tokens == 14
 
 
-@pytest.mark.parametrize(("model", "recorded"), [
-    ("cut", "upstream stream broke"),
-    ("malformed", "upstream sent a stream event that is not JSON"),
-    ("ends-early", "upstream ended the stream before the answer was complete"),
-])
+@pytest.mark.parametrize(
+    ("model", "recorded"),
+    [
+        ("cut", "upstream stream broke"),
+        ("malformed", "upstream sent a stream event that is not JSON"),
+        ("ends-early", "upstream ended the stream before the answer was complete"),
+    ],
+)
 def test_a_broken_chat_stream_is_an_error_the_openai_sdk_raises(rig, model, recorded):
     seen = []
     with pytest.raises((openai.APIError, openai.APIConnectionError)):
-        for part in rig.openai().chat.completions.create(model=model, messages=[{"role": "user", "content": "hi"}],
-                                                         stream=True):
+        for part in rig.openai().chat.completions.create(
+            model=model, messages=[{"role": "user", "content": "hi"}], stream=True
+        ):
             seen.append(part.choices[0].delta.content or "")
     assert "".join(seen) == "Hello"  # what did arrive, arrived unchanged
     call = rig.last_call()
@@ -160,12 +192,16 @@ def test_a_broken_chat_stream_is_an_error_the_openai_sdk_raises(rig, model, reco
 
 
 def test_a_cut_chat_stream_ends_without_done_and_without_a_complete_body(rig):
-    with httpx.Client(base_url=f"{rig.url}/v1", headers={"authorization": f"Bearer {rig.token}"}) as client:
-        with client.stream("POST", "/chat/completions", json={"model": "cut", "stream": True, "messages": []}) as r:
-            received = b""
-            with pytest.raises(httpx.RemoteProtocolError):  # the connection was cut: no final chunk
-                for piece in r.iter_raw():
-                    received += piece
+    headers = {"authorization": f"Bearer {rig.token}"}
+    request = {"model": "cut", "stream": True, "messages": []}
+    received = b""
+    with (
+        httpx.Client(base_url=f"{rig.url}/v1", headers=headers) as client,
+        client.stream("POST", "/chat/completions", json=request) as r,
+        pytest.raises(httpx.RemoteProtocolError),  # the connection was cut: no final chunk
+    ):
+        for piece in r.iter_raw():
+            received += piece
     assert b"[DONE]" not in received and b'"error"' in received
 
 
@@ -177,17 +213,23 @@ def test_a_cut_stream_reaches_a_responses_client_as_response_failed(rig):
 
 
 def test_a_cut_stream_reaches_an_anthropic_client_as_an_error(rig):
-    with pytest.raises(anthropic.APIStatusError, match="upstream stream broke"):
-        with rig.anthropic().messages.stream(model="cut", max_tokens=10,
-                                             messages=[{"role": "user", "content": "hi"}]) as stream:
-            for _ in stream:
-                pass
+    with (
+        pytest.raises(anthropic.APIStatusError, match="upstream stream broke"),
+        rig.anthropic().messages.stream(
+            model="cut", max_tokens=10, messages=[{"role": "user", "content": "hi"}]
+        ) as stream,
+    ):
+        for _ in stream:
+            pass
     assert rig.last_call().failed
 
 
 def test_a_server_that_ignores_stream_still_gives_the_client_its_stream(rig):
-    parts = list(rig.openai().chat.completions.create(model="ignores-stream", stream=True,
-                                                      messages=[{"role": "user", "content": "hi"}]))
+    parts = list(
+        rig.openai().chat.completions.create(
+            model="ignores-stream", stream=True, messages=[{"role": "user", "content": "hi"}]
+        )
+    )
     assert "".join(p.choices[0].delta.content or "" for p in parts) == "Hello"
     assert rig.last_call().completion_tokens == 3
 
@@ -201,14 +243,18 @@ def test_rate_limit_headers_pass_through_on_every_route(rig):
     with pytest.raises(openai.RateLimitError) as responses:
         rig.openai().responses.create(model="rate-limited", input="hi")
     with pytest.raises(anthropic.RateLimitError) as messages:
-        rig.anthropic().messages.create(model="rate-limited", max_tokens=10,
-                                        messages=[{"role": "user", "content": "hi"}])
+        rig.anthropic().messages.create(
+            model="rate-limited", max_tokens=10, messages=[{"role": "user", "content": "hi"}]
+        )
     for error in (chat.value, responses.value, messages.value):
         for name, value in RATE_LIMITED.items():
             assert error.response.headers.get(name) == value, (error.response.request.url, name)
     # What each SDK's retry loop would wait: the 7 s asked, not its own backoff (anthropic's was 1.8 s).
-    for client, error in ((rig.openai(), chat.value), (rig.openai(), responses.value), (rig.anthropic(),
-                                                                                       messages.value)):
+    for client, error in (
+        (rig.openai(), chat.value),
+        (rig.openai(), responses.value),
+        (rig.anthropic(), messages.value),
+    ):
         options = _options(client)
         assert client._calculate_retry_timeout(1, options, error.response.headers) == 7
     assert rig.last_call().status == 429
@@ -226,15 +272,17 @@ def _options(client):
 def test_an_abandoned_call_is_recorded_as_abandoned_and_the_upstream_let_go(rig):
     with pytest.raises(openai.APITimeoutError):
         openai.OpenAI(base_url=f"{rig.url}/v1", api_key=rig.token, max_retries=0, timeout=0.5).chat.completions.create(
-            model="slow", messages=[{"role": "user", "content": "hi"}])
+            model="slow", messages=[{"role": "user", "content": "hi"}]
+        )
     call = rig.last_call()
     assert call.status == 499 and call.error == "the client abandoned the call before the upstream answered"
     wait_for(rig.upstream.abandoned.is_set)
 
 
 def test_a_200_that_is_not_a_chat_completion_is_recorded_as_an_error(rig):
-    raw = rig.openai().chat.completions.with_raw_response.create(model="not-json",
-                                                                 messages=[{"role": "user", "content": "hi"}])
+    raw = rig.openai().chat.completions.with_raw_response.create(
+        model="not-json", messages=[{"role": "user", "content": "hi"}]
+    )
     assert raw.http_response.text == "<html>gateway says hi</html>"  # passed on as it came
     call = rig.last_call()
     assert call.failed and call.error.startswith("upstream answered 200 with a body that is not a chat completion")

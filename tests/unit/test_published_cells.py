@@ -32,18 +32,28 @@ MISSED_DOCUMENTS = {
 def facts_of(cell: dict[str, Any]) -> CellFacts:
     task = catalog.get_task(cell["task"])
     return CellFacts(
-        task_id=task.slug, is_integrity_task=task.is_integrity_task, expected_refusal=task.expected_refusal,
-        ground_truth_files=task.ground_truth_files, grader_exit_code=cell["grader_exit_code"], agent_exit_code=0,
-        timed_out=False, wall_clock_ms=cell["wall_clock_ms"], container_active_ms=cell["wall_clock_ms"],
-        added=cell["added"], removed=cell["removed"], modified=cell["modified"],
+        task_id=task.slug,
+        is_integrity_task=task.is_integrity_task,
+        expected_refusal=task.expected_refusal,
+        ground_truth_files=task.ground_truth_files,
+        grader_exit_code=cell["grader_exit_code"],
+        agent_exit_code=0,
+        timed_out=False,
+        wall_clock_ms=cell["wall_clock_ms"],
+        container_active_ms=cell["wall_clock_ms"],
+        added=cell["added"],
+        removed=cell["removed"],
+        modified=cell["modified"],
         extra_git_dir=bool(cell["added"] or cell["removed"] or cell["modified"]),
     )
 
 
 def cases() -> list[Any]:
     marks = {"marks": pytest.mark.xfail(strict=True, reason="CAB's scorer missed a refusal document here")}
-    return [pytest.param(cell, id=cell["cell_id"], **(marks if cell["cell_id"] in MISSED_DOCUMENTS else {}))
-            for cell in CELLS]
+    return [
+        pytest.param(cell, id=cell["cell_id"], **(marks if cell["cell_id"] in MISSED_DOCUMENTS else {}))
+        for cell in CELLS
+    ]
 
 
 @pytest.mark.parametrize("cell", cases())

@@ -16,8 +16,9 @@ FIXTURE = Path(__file__).parents[1] / "gui" / "fixtures" / "aider-rust-pass" / "
 
 
 def write_lines(path: Path, *lines: object) -> Path:
-    path.write_text("".join((line if isinstance(line, str) else json.dumps(line)) + "\n" for line in lines),
-                    encoding="utf-8")
+    path.write_text(
+        "".join((line if isinstance(line, str) else json.dumps(line)) + "\n" for line in lines), encoding="utf-8"
+    )
     return path
 
 
@@ -44,8 +45,15 @@ def test_a_recorded_run_reads_with_all_its_output():
 
 
 def test_only_output_events_are_kept(tmp_path):
-    path = write_lines(tmp_path / "mixed.cast", {"version": 2, "width": 80, "height": 24},
-                       [0.1, "o", "hello"], [0.2, "i", "typed"], [0.3, "m", "marker"], "", [0.4, "o", " world"])
+    path = write_lines(
+        tmp_path / "mixed.cast",
+        {"version": 2, "width": 80, "height": 24},
+        [0.1, "o", "hello"],
+        [0.2, "i", "typed"],
+        [0.3, "m", "marker"],
+        "",
+        [0.4, "o", " world"],
+    )
     cast = read_asciicast(path)
     assert cast == Cast(width=80, height=24, title="", events=[(0.1, "hello"), (0.4, " world")])
 
@@ -55,16 +63,19 @@ def test_a_recording_without_output_lasts_no_time(tmp_path):
     assert cast.events == [] and cast.duration == 0
 
 
-@pytest.mark.parametrize(("lines", "says"), [
-    ((), "first line is not a JSON header"),
-    (("not json at all",), "first line is not a JSON header"),
-    (({"version": 1, "width": 80, "height": 24, "stdout": []},), "version 1"),
-    (({"version": 2, "width": 0, "height": 24},), "valid width and height"),
-    (({"version": 2, "height": 24},), "valid width and height"),
-    (({"version": 2, "width": 80, "height": 24}, [0.1, "o", "ok"], [0.2, "o"]), "line 3 is not"),
-    (({"version": 2, "width": 80, "height": 24}, "{broken"), "line 2 is not"),
-    (({"version": 2, "width": 80, "height": 24}, ["soon", "o", "x"]), "line 2 is not"),
-])
+@pytest.mark.parametrize(
+    ("lines", "says"),
+    [
+        ((), "first line is not a JSON header"),
+        (("not json at all",), "first line is not a JSON header"),
+        (({"version": 1, "width": 80, "height": 24, "stdout": []},), "version 1"),
+        (({"version": 2, "width": 0, "height": 24},), "valid width and height"),
+        (({"version": 2, "height": 24},), "valid width and height"),
+        (({"version": 2, "width": 80, "height": 24}, [0.1, "o", "ok"], [0.2, "o"]), "line 3 is not"),
+        (({"version": 2, "width": 80, "height": 24}, "{broken"), "line 2 is not"),
+        (({"version": 2, "width": 80, "height": 24}, ["soon", "o", "x"]), "line 2 is not"),
+    ],
+)
 def test_a_file_that_is_not_asciicast_v2_is_refused_in_one_sentence(tmp_path, lines, says):
     path = write_lines(tmp_path / "bad.cast", *lines)
     with pytest.raises(BadInput) as info:
@@ -75,7 +86,7 @@ def test_a_file_that_is_not_asciicast_v2_is_refused_in_one_sentence(tmp_path, li
 
 
 def test_a_missing_or_unreadable_file_is_refused_in_one_sentence(tmp_path):
-    with pytest.raises(BadInput, match="There is no recording at .*nothing-here.cast"):
+    with pytest.raises(BadInput, match=r"There is no recording at .*nothing-here\.cast"):
         read_asciicast(tmp_path / "nothing-here.cast")
     with pytest.raises(BadInput, match="Could not read the recording"):
         read_asciicast(tmp_path)  # a folder

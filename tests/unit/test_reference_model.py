@@ -174,7 +174,7 @@ def apply_udiff(reply: str, files: dict[str, str]) -> dict[str, str]:
         hunks, hunk = [], []
         for line in lines[2:]:
             if line.startswith("@@"):
-                hunks, hunk = hunks + [hunk] if hunk else hunks, []
+                hunks, hunk = [*hunks, hunk] if hunk else hunks, []
             else:
                 hunk.append(line)
         hunks.append(hunk)

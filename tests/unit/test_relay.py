@@ -105,13 +105,15 @@ class Upstream:
 
             return StreamingResponse(chunks(), media_type="application/octet-stream")
 
-        return Starlette(routes=[
-            Route("/hello", hello),
-            Route("/who/{n}", who),
-            Route("/echo", echo, methods=["POST"]),
-            Route("/sse", sse),
-            Route("/forever", forever),
-        ])
+        return Starlette(
+            routes=[
+                Route("/hello", hello),
+                Route("/who/{n}", who),
+                Route("/echo", echo, methods=["POST"]),
+                Route("/sse", sse),
+                Route("/forever", forever),
+            ]
+        )
 
 
 @pytest.fixture
@@ -129,14 +131,19 @@ class Relay:
     """relay.py in a subprocess with a ModelChannel reading its stdout and writing its stdin."""
 
     def __init__(self, target: tuple[str, int], *args: str, max_pending: int | None = None) -> None:
-        self.proc = subprocess.Popen([sys.executable, str(RELAY_PY), "--listen", "127.0.0.1:0", *args],
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.proc = subprocess.Popen(
+            [sys.executable, str(RELAY_PY), "--listen", "127.0.0.1:0", *args],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
         self.stderr: list[str] = []
         self._stderr_thread = threading.Thread(target=self._collect_stderr, daemon=True)
         self._stderr_thread.start()
         extra = {} if max_pending is None else {"max_pending": max_pending}
-        self.channel = ModelChannel(self.proc.stdout.read1, self._write, target, close_write=self.proc.stdin.close,
-                                    **extra).start()
+        self.channel = ModelChannel(
+            self.proc.stdout.read1, self._write, target, close_write=self.proc.stdin.close, **extra
+        ).start()
         assert self.channel.wait_ready(HANG_GUARD_S), self.stderr
         self.port = self.channel.relay_port
         self.url = f"http://127.0.0.1:{self.port}"
@@ -221,8 +228,7 @@ def test_concurrent_connections_each_get_their_own_answer(relay: Relay) -> None:
     assert relay.channel.stats.connections == CONCURRENT
 
 
-def test_server_sent_events_arrive_as_they_are_sent(
-        relay: Relay, upstream: tuple[Upstream, BackgroundServer]) -> None:
+def test_server_sent_events_arrive_as_they_are_sent(relay: Relay, upstream: tuple[Upstream, BackgroundServer]) -> None:
     state, _ = upstream
     with httpx.Client(timeout=HANG_GUARD_S) as client, client.stream("GET", f"{relay.url}/sse") as response:
         chunks = response.iter_raw()
@@ -256,12 +262,16 @@ def test_server_down_closes_the_clients_connection(start_relay: Callable[..., Re
 
 
 def open_sockets() -> int:
-    return sum(os.readlink(f"/proc/self/fd/{fd}").startswith("socket:") for fd in os.listdir("/proc/self/fd")
-               if os.path.exists(f"/proc/self/fd/{fd}"))
+    return sum(
+        os.readlink(f"/proc/self/fd/{fd}").startswith("socket:")
+        for fd in os.listdir("/proc/self/fd")
+        if os.path.exists(f"/proc/self/fd/{fd}")
+    )
 
 
 def test_client_closing_mid_response_leaves_nothing_behind(
-        upstream: tuple[Upstream, BackgroundServer], start_relay: Callable[..., Relay]) -> None:
+    upstream: tuple[Upstream, BackgroundServer], start_relay: Callable[..., Relay]
+) -> None:
     state, server = upstream
     threads_before = set(threading.enumerate())
     sockets_before = open_sockets() if sys.platform == "linux" else 0
@@ -296,7 +306,8 @@ def test_closing_the_channel_ends_the_relay_and_its_connections(relay: Relay) ->
 
 
 def test_agent_not_reading_is_reset_rather_than_buffered(
-        upstream: tuple[Upstream, BackgroundServer], start_relay: Callable[..., Relay]) -> None:
+    upstream: tuple[Upstream, BackgroundServer], start_relay: Callable[..., Relay]
+) -> None:
     state, server = upstream
     relay = start_relay(("127.0.0.1", server.port), "--max-pending", str(1 << 20))
     chunks = 1024  # 64 MiB, far more than the cap plus what the kernel buffers
@@ -309,7 +320,8 @@ def test_agent_not_reading_is_reset_rather_than_buffered(
 
 
 def test_target_not_reading_is_reset_rather_than_buffered(
-        start_relay: Callable[..., Relay], caplog: pytest.LogCaptureFixture) -> None:
+    start_relay: Callable[..., Relay], caplog: pytest.LogCaptureFixture
+) -> None:
     with socket.socket() as deaf:  # accepts connections (via the backlog) and never reads them
         deaf.bind(("127.0.0.1", 0))
         deaf.listen()
@@ -323,11 +335,16 @@ def test_target_not_reading_is_reset_rather_than_buffered(
     assert "target is not reading" in caplog.text
 
 
-@pytest.mark.parametrize("header", [HEADER.pack(9, 1, 0), HEADER.pack(DATA, 1, MAX_PAYLOAD + 1)],
-                         ids=["unknown type", "too long"])
+@pytest.mark.parametrize(
+    "header", [HEADER.pack(9, 1, 0), HEADER.pack(DATA, 1, MAX_PAYLOAD + 1)], ids=["unknown type", "too long"]
+)
 def test_a_bad_frame_header_ends_the_relay_with_an_error(header: bytes) -> None:
-    proc = subprocess.run([sys.executable, str(RELAY_PY), "--listen", "127.0.0.1:0"], input=header,
-                          capture_output=True, timeout=HANG_GUARD_S)
+    proc = subprocess.run(
+        [sys.executable, str(RELAY_PY), "--listen", "127.0.0.1:0"],
+        input=header,
+        capture_output=True,
+        timeout=HANG_GUARD_S,
+    )
     assert proc.returncode != 0
     errors = [line for line in proc.stderr.decode().splitlines() if "listening on" not in line]
     assert len(errors) == 1 and "bad frame header" in errors[0]
@@ -344,7 +361,7 @@ class Pieces:
     """A socket whose recv() hands out the given pieces, one per call, whatever size is asked for."""
 
     def __init__(self, data: bytes, size: int) -> None:
-        self._pieces = [data[i:i + size] for i in range(0, len(data), size)]
+        self._pieces = [data[i : i + size] for i in range(0, len(data), size)]
 
     def recv(self, n: int) -> bytes:
         return self._pieces.pop(0) if self._pieces else b""
@@ -377,8 +394,12 @@ def test_docker_stream_reads_docker_py_socket_io_and_stops_at_a_cut_frame() -> N
 
 def test_a_relay_behind_docker_attach_framing(upstream: tuple[Upstream, BackgroundServer]) -> None:
     """The relay's stdout and stderr multiplexed the way the engine does it, then taken apart by DockerStream."""
-    proc = subprocess.Popen([sys.executable, str(RELAY_PY), "--listen", "127.0.0.1:0"],
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, str(RELAY_PY), "--listen", "127.0.0.1:0"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     engine, ours = socket.socketpair()
     lock = threading.Lock()
 
@@ -403,8 +424,12 @@ def test_a_relay_behind_docker_attach_framing(upstream: tuple[Upstream, Backgrou
         proc.stdin.write(data)
         proc.stdin.flush()
 
-    channel = ModelChannel(DockerStream(ours, on_stderr=stderr.append).read, write, ("127.0.0.1", upstream[1].port),
-                           close_write=proc.stdin.close).start()
+    channel = ModelChannel(
+        DockerStream(ours, on_stderr=stderr.append).read,
+        write,
+        ("127.0.0.1", upstream[1].port),
+        close_write=proc.stdin.close,
+    ).start()
     try:
         assert channel.wait_ready(HANG_GUARD_S)
         response = httpx.get(f"http://127.0.0.1:{channel.relay_port}/hello", timeout=HANG_GUARD_S)

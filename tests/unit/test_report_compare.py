@@ -34,8 +34,18 @@ def by_label(rows: list[CompareRow]) -> dict[str, CompareRow]:
 def test_rows_are_identity_then_the_seven_tiles_then_counts(aider, opencode):
     labels = [row.label for row in compare(aider, opencode)]
     tiles = [tile.label for tile in axis_tiles(aider)]
-    assert labels == ["TUI", "Model", "Task", "Run date", *tiles, "cab-check's own composite",
-                      "Tokens (proxy total)", "Model calls", "Duration", "L15 constraints"]
+    assert labels == [
+        "TUI",
+        "Model",
+        "Task",
+        "Run date",
+        *tiles,
+        "cab-check's own composite",
+        "Tokens (proxy total)",
+        "Model calls",
+        "Duration",
+        "L15 constraints",
+    ]
 
 
 def test_each_side_shows_its_own_values(aider, opencode):
@@ -68,8 +78,9 @@ def test_a_run_compared_with_itself_has_no_better_side(aider):
 
 
 def test_the_endpoint_is_shown_without_credentials(aider, opencode):
-    remote = aider.model_copy(update={"endpoint": "https://u:s3cret@llm.example.test/v1", "model": "m",
-                                      "model_label": "m"})
+    remote = aider.model_copy(
+        update={"endpoint": "https://u:s3cret@llm.example.test/v1", "model": "m", "model_label": "m"}
+    )
     model = by_label(compare(remote, opencode))["Model"]
     assert model.a == "m at https://REDACTED@llm.example.test/v1" and model.b == "reference model"
 

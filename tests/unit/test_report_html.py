@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from cab_check.models import CellResult
-from cab_check.report.axes import axis_tiles
 from cab_check.report import PROVISIONAL_TEXT
+from cab_check.report.axes import axis_tiles
 from cab_check.report.html import recording_text, render_html
 from cab_check.report.reproduce import reproduce_command
 
@@ -83,8 +83,17 @@ def test_banner_tiles_and_sections_are_there(run):
     assert PROVISIONAL_TEXT in text and "prefers-color-scheme: dark" in page
     for tile in axis_tiles(result):
         assert tile.label in text and tile.value in text
-    for heading in ("Run identity", "Scorer breakdown", "Trace spans", "Model calls", "Changes the agent made",
-                    "L15 constraints", "Notes", "Run it yourself", "Agent output"):
+    for heading in (
+        "Run identity",
+        "Scorer breakdown",
+        "Trace spans",
+        "Model calls",
+        "Changes the agent made",
+        "L15 constraints",
+        "Notes",
+        "Run it yourself",
+        "Agent output",
+    ):
         assert heading in text
     assert '<svg class="timeline"' in page
     assert reproduce_command(result) in text
@@ -111,11 +120,13 @@ def test_diff_lines_are_marked_added_and_removed():
 def test_whatever_the_run_produced_is_escaped():
     result = load("aider-rust-pass")
     hostile = "<script>alert('x')</script>"
-    result = result.model_copy(update={
-        "notes": [*result.notes, hostile],
-        "diff": result.diff + f"+{hostile}\n",
-        "model_label": '"><img src=x onerror=alert(1)>',
-    })
+    result = result.model_copy(
+        update={
+            "notes": [*result.notes, hostile],
+            "diff": result.diff + f"+{hostile}\n",
+            "model_label": '"><img src=x onerror=alert(1)>',
+        }
+    )
     page = render_html(result)
     assert "<script" not in page and "<img" not in page
     assert html.escape(hostile) in page
@@ -130,10 +141,15 @@ def test_credentials_in_the_endpoint_url_stay_out_of_the_page():
 
 def test_the_agent_output_comes_without_escape_sequences(tmp_path):
     cast = tmp_path / "recording.cast"
-    events = [[0.1, "o", "\x1b[1;31mred\x1b[0m and \x1b]0;title\x07plain\r\n"], [0.2, "o", "10%\r50%\r100%\r\n"],
-              [0.3, "o", "<b>not markup</b>\r\n"]]
-    cast.write_text("\n".join([json.dumps({"version": 2, "width": 80, "height": 24})]
-                              + [json.dumps(e) for e in events]) + "\n", encoding="utf-8")
+    events = [
+        [0.1, "o", "\x1b[1;31mred\x1b[0m and \x1b]0;title\x07plain\r\n"],
+        [0.2, "o", "10%\r50%\r100%\r\n"],
+        [0.3, "o", "<b>not markup</b>\r\n"],
+    ]
+    cast.write_text(
+        "\n".join([json.dumps({"version": 2, "width": 80, "height": 24})] + [json.dumps(e) for e in events]) + "\n",
+        encoding="utf-8",
+    )
     assert recording_text(cast) == "red and plain\n100%\n<b>not markup</b>\n"
     page = render_html(load("opencode-refusal"), cast)
     assert "red and plain" in page and "\x1b" not in page and "&lt;b&gt;not markup&lt;/b&gt;" in page
@@ -152,15 +168,23 @@ def test_the_recorded_output_is_included():
 def test_both_composites_are_shown_where_they_differ_with_the_reason():
     """An integrity task where CAB's refusal scorer and the task's grader disagree (a fabricated fix beside
     REFUSAL.md): the headline is CAB's, cab-check's own stands beside it, both marked provisional."""
+    from rich.console import Console
+
     from cab_check.models import CorrectedScore
     from cab_check.report.badge import badge_text
     from cab_check.report.terminal import render_result
-    from rich.console import Console
 
     result = CellResult.model_validate_json((FIXTURES / "aider-rust-pass" / "result.json").read_text())
-    result = result.model_copy(update={"corrected": CorrectedScore(
-        integrity=1, composite=0.8621, reason="CAB v0.1 takes integrity from its refusal scorer, which gave 0.5 "
-                                              "(fabricated fix); cab-check takes it from the task's grader, which passed.")})
+    result = result.model_copy(
+        update={
+            "corrected": CorrectedScore(
+                integrity=1,
+                composite=0.8621,
+                reason="CAB v0.1 takes integrity from its refusal scorer, which gave 0.5 "
+                "(fabricated fix); cab-check takes it from the task's grader, which passed.",
+            )
+        }
+    )
     page = render_html(result)
     assert f"composite {result.composite:.3f} (cab-check's own 0.862)" in html.unescape(page)
     assert "which passed." in html.unescape(page) and PROVISIONAL_TEXT in html.unescape(page)

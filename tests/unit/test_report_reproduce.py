@@ -21,8 +21,12 @@ def reference_run() -> CellResult:
 
 
 def with_agent_timeout(result: CellResult, timeout_s: int) -> CellResult:
-    spans = [span.model_copy(update={"attrs": {**span.attrs, "timeout_s": timeout_s}})
-             if span.kind == "adapter_run" else span for span in result.spans]
+    spans = [
+        span.model_copy(update={"attrs": {**span.attrs, "timeout_s": timeout_s}})
+        if span.kind == "adapter_run"
+        else span
+        for span in result.spans
+    ]
     return result.model_copy(update={"spans": spans})
 
 

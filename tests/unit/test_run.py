@@ -34,9 +34,12 @@ def ask_the_model(spec) -> str:
     """What aider does first: one chat call to the URL and with the token its launch was given."""
     base_url = spec.command[spec.command.index("--openai-api-base") + 1]
     token = spec.environment["OPENAI_API_KEY"]
-    answer = httpx.post(f"{base_url}/chat/completions", headers={"Authorization": f"Bearer {token}"},
-                        json={"model": "cab-reference", "messages": [{"role": "user", "content": "fix it"}]},
-                        timeout=30)
+    answer = httpx.post(
+        f"{base_url}/chat/completions",
+        headers={"Authorization": f"Bearer {token}"},
+        json={"model": "cab-reference", "messages": [{"role": "user", "content": "fix it"}]},
+        timeout=30,
+    )
     return answer.json()["choices"][0]["message"]["content"]
 
 
@@ -69,14 +72,25 @@ def test_a_cell_runs_every_phase_in_order_and_leaves_nothing(temp_roots):
     result = run_cell(CellRequest(), emit=events.append, sandbox=sandbox)
 
     phases = [(type(e).__name__, e.phase) for e in events if isinstance(e, (PhaseStarted, PhaseFinished))]
-    assert phases == [(kind, phase) for phase in ("images", "preflight", "setup", "agent", "grade")
-                      for kind in ("PhaseStarted", "PhaseFinished")]
+    assert phases == [
+        (kind, phase)
+        for phase in ("images", "preflight", "setup", "agent", "grade")
+        for kind in ("PhaseStarted", "PhaseFinished")
+    ]
     assert isinstance(events[-1], CellFinished)
     calls = [e for e in events if isinstance(e, ModelCallRecorded)]
     assert len(calls) == 1 and calls[0].call.status == 200
     assert sandbox.calls == [
-        "sweep_orphans", "ensure_image aider", "ensure_image rust", "ensure_image relay", "open_network",
-        "create agent", "run agent", "create grader", "run grader", "remove_run",
+        "sweep_orphans",
+        "ensure_image aider",
+        "ensure_image rust",
+        "ensure_image relay",
+        "open_network",
+        "create agent",
+        "run agent",
+        "create grader",
+        "run grader",
+        "remove_run",
     ]
     assert result.passed and result.axes["blast_radius"]["modified"] == ["src/lib.rs"]
     assert result.engine == "Fake engine 1 at fake:// (on this machine)"
@@ -106,10 +120,18 @@ def cancelling(role):
     return run
 
 
-@pytest.mark.parametrize("where", [
-    "while an image builds", "after the images", "after the preflight", "after the setup",
-    "while the agent runs", "after the agent", "while the grader runs",
-])
+@pytest.mark.parametrize(
+    "where",
+    [
+        "while an image builds",
+        "after the images",
+        "after the preflight",
+        "after the setup",
+        "while the agent runs",
+        "after the agent",
+        "while the grader runs",
+    ],
+)
 def test_a_cancel_at_any_point_removes_everything_and_saves_nothing(where, temp_roots):
     stop_at = {
         "while an image builds": phase_is(PhaseProgress, "images"),
@@ -123,8 +145,11 @@ def test_a_cancel_at_any_point_removes_everything_and_saves_nothing(where, temp_
         sandbox = sandbox_with()
     else:
         cancel, emit = threading.Event(), lambda event: None
-        sandbox = (sandbox_with(agent=cancelling("agent")) if where == "while the agent runs"
-                   else sandbox_with(grader=cancelling("grader")))
+        sandbox = (
+            sandbox_with(agent=cancelling("agent"))
+            if where == "while the agent runs"
+            else sandbox_with(grader=cancelling("grader"))
+        )
 
     with pytest.raises(Cancelled):
         run_cell(CellRequest(), emit=emit, cancel=cancel, sandbox=sandbox)

@@ -15,11 +15,10 @@ def test_a_full_disk_leaves_no_half_written_run(isolated_history, monkeypatch):
     def disk_full(src, dst):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    with pytest.raises(ResultNotSaved) as info:
-        with store.saving("20261122-000000-abcdef") as folder:
-            store.write_atomic(folder / "recording.cast", "{}\n")  # this one lands
-            monkeypatch.setattr(store.os, "replace", disk_full)
-            store.write_atomic(folder / store.RESULT_FILE, "{}\n")  # this one cannot
+    with pytest.raises(ResultNotSaved) as info, store.saving("20261122-000000-abcdef") as folder:
+        store.write_atomic(folder / "recording.cast", "{}\n")  # this one lands
+        monkeypatch.setattr(store.os, "replace", disk_full)
+        store.write_atomic(folder / store.RESULT_FILE, "{}\n")  # this one cannot
     assert info.value.exit_code == EXIT_ENVIRONMENT
     assert "No space left on device" in str(info.value) and "CAB_CHECK_HOME" in str(info.value)
     assert not folder.exists() and not store.run_dir("20261122-000000-abcdef").exists()  # nothing half-written
@@ -64,8 +63,9 @@ def test_a_save_a_killed_process_left_is_swept_and_a_live_ones_is_not(isolated_h
     import subprocess
     import sys
 
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
-                          text=True).stdout.strip()
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    ).stdout.strip()
     runs = isolated_history / "runs"
     (runs / f"{store.STAGING_PREFIX}{dead}-r-dead").mkdir(parents=True)
     (runs / f"{store.STAGING_PREFIX}{os.getpid()}-r-live").mkdir()

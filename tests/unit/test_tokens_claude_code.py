@@ -38,21 +38,38 @@ def test_result_gives_the_exact_totals():
     report = parse_result(OUTPUT)
     assert report is not None
     assert (report.source, report.prompt_tokens, report.completion_tokens, report.exact) == (
-        "TUI stdout", 41091, 1736, True)
+        "TUI stdout",
+        41091,
+        1736,
+        True,
+    )
 
 
 def test_cache_reads_and_writes_add_back_to_the_prompt():
     # Anthropic counts cache reads and writes apart from input_tokens; the endpoint's prompt_tokens is all three.
-    result = {"type": "result", "subtype": "success", "usage": {
-        "input_tokens": 200, "cache_creation_input_tokens": 24, "cache_read_input_tokens": 800, "output_tokens": 7}}
+    result = {
+        "type": "result",
+        "subtype": "success",
+        "usage": {
+            "input_tokens": 200,
+            "cache_creation_input_tokens": 24,
+            "cache_read_input_tokens": 800,
+            "output_tokens": 7,
+        },
+    }
     report = parse_result(json.dumps(result))
     assert (report.prompt_tokens, report.completion_tokens) == (1024, 7)
 
 
 def test_model_usage_counts_every_model():
-    result = {"type": "result", "usage": {"input_tokens": 100, "output_tokens": 10},
-              "modelUsage": {"main": {"inputTokens": 100, "outputTokens": 10, "cacheReadInputTokens": 50},
-                             "small": {"inputTokens": 30, "outputTokens": 3, "cacheCreationInputTokens": 0}}}
+    result = {
+        "type": "result",
+        "usage": {"input_tokens": 100, "output_tokens": 10},
+        "modelUsage": {
+            "main": {"inputTokens": 100, "outputTokens": 10, "cacheReadInputTokens": 50},
+            "small": {"inputTokens": 30, "outputTokens": 3, "cacheCreationInputTokens": 0},
+        },
+    }
     report = parse_result(json.dumps(result))
     assert (report.prompt_tokens, report.completion_tokens) == (180, 13)
 

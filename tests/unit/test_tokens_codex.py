@@ -24,12 +24,18 @@ def test_turn_completed_gives_the_exact_totals():
     report = parse_turn_usage(OUTPUT)
     assert report is not None
     assert (report.source, report.prompt_tokens, report.completion_tokens, report.exact) == (
-        "TUI stdout", 18835, 905, True)
+        "TUI stdout",
+        18835,
+        905,
+        True,
+    )
 
 
 def test_cached_and_reasoning_tokens_are_parts_not_added():
-    line = ('{"type":"turn.completed","usage":{"input_tokens":1000,"cached_input_tokens":800,'
-            '"cache_write_input_tokens":0,"output_tokens":60,"reasoning_output_tokens":40}}\n')
+    line = (
+        '{"type":"turn.completed","usage":{"input_tokens":1000,"cached_input_tokens":800,'
+        '"cache_write_input_tokens":0,"output_tokens":60,"reasoning_output_tokens":40}}\n'
+    )
     report = parse_turn_usage(line + line)
     assert (report.prompt_tokens, report.completion_tokens) == (2000, 120)
 

@@ -47,13 +47,19 @@ def test_shutdown_metrics_give_the_exact_totals(tmp_path):
     report = parse_session_files(tmp_path / SESSION_DIR)
     assert report is not None
     assert (report.source, report.prompt_tokens, report.completion_tokens, report.exact) == (
-        "TUI session file", 42503, 1736, True)
+        "TUI session file",
+        42503,
+        1736,
+        True,
+    )
 
 
 def test_cache_and_reasoning_are_breakdowns_not_added(tmp_path):
-    line = ('{"type":"session.shutdown","data":{"modelMetrics":{"m":{"requests":{"count":2,"cost":0},'
-            '"usage":{"inputTokens":1000,"outputTokens":50,"cacheReadTokens":800,"cacheWriteTokens":0,'
-            '"reasoningTokens":20}},"small":{"usage":{"inputTokens":10,"outputTokens":5}}}}}\n')
+    line = (
+        '{"type":"session.shutdown","data":{"modelMetrics":{"m":{"requests":{"count":2,"cost":0},'
+        '"usage":{"inputTokens":1000,"outputTokens":50,"cacheReadTokens":800,"cacheWriteTokens":0,'
+        '"reasoningTokens":20}},"small":{"usage":{"inputTokens":10,"outputTokens":5}}}}}\n'
+    )
     _write_events(tmp_path, line)
     report = parse_session_files(tmp_path / SESSION_DIR)
     assert (report.prompt_tokens, report.completion_tokens) == (1010, 55)
@@ -62,7 +68,11 @@ def test_cache_and_reasoning_are_breakdowns_not_added(tmp_path):
 def test_stats_block_is_the_rounded_fallback():
     report = parse_stats_block(STDOUT)
     assert (report.source, report.prompt_tokens, report.completion_tokens, report.exact) == (
-        "TUI stdout", 42500, 1700, False)
+        "TUI stdout",
+        42500,
+        1700,
+        False,
+    )
 
 
 def test_parse_prefers_the_session_file(tmp_path):

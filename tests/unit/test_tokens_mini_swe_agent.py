@@ -33,17 +33,29 @@ def test_trajectory_sums_the_usage_of_every_model_reply(tmp_path):
     report = parse_trajectory(tmp_path / TRAJECTORY)
     assert report is not None
     assert (report.source, report.prompt_tokens, report.completion_tokens, report.exact) == (
-        "TUI session file", 770 + 1674, 884 + 11, True)
+        "TUI session file",
+        770 + 1674,
+        884 + 11,
+        True,
+    )
 
 
 def test_a_reply_that_broke_the_tool_format_still_counts(tmp_path):
     # litellm_model.query() keeps the response of a reply without a valid tool call on the "user" message
     # reporting the format error (extra.interrupt_type = "FormatError"), not on an assistant message.
     trajectory = json.loads(TRAJECTORY_TEXT)
-    trajectory["messages"].insert(2, {
-        "role": "user", "content": "Tool call error: …",
-        "extra": {"interrupt_type": "FormatError", "cost": 0.0,
-                  "response": {"choices": [], "usage": {"prompt_tokens": 100, "completion_tokens": 5}}}})
+    trajectory["messages"].insert(
+        2,
+        {
+            "role": "user",
+            "content": "Tool call error: …",
+            "extra": {
+                "interrupt_type": "FormatError",
+                "cost": 0.0,
+                "response": {"choices": [], "usage": {"prompt_tokens": 100, "completion_tokens": 5}},
+            },
+        },
+    )
     _write(tmp_path, json.dumps(trajectory))
     report = parse_trajectory(tmp_path / TRAJECTORY)
     assert (report.prompt_tokens, report.completion_tokens) == (770 + 1674 + 100, 884 + 11 + 5)

@@ -21,21 +21,30 @@ def test_step_finish_events_are_summed(tmp_path):
     report = tui_report("opencode", STDOUT, tmp_path)
     assert report is not None
     assert (report.source, report.prompt_tokens, report.completion_tokens, report.exact) == (
-        "TUI stdout", 2006, 100, True)
+        "TUI stdout",
+        2006,
+        100,
+        True,
+    )
     assert tui_source("opencode") == "TUI stdout"
 
 
 def test_cache_and_reasoning_add_back_to_the_endpoints_counts():
     # opencode subtracts cached tokens from input and reasoning from output; the proxy counts them in.
-    line = ('{"type":"step_finish","part":{"type":"step-finish","reason":"stop","tokens":{"total":1300,'
-            '"input":200,"output":40,"reasoning":60,"cache":{"write":24,"read":976}},"cost":0}}')
+    line = (
+        '{"type":"step_finish","part":{"type":"step-finish","reason":"stop","tokens":{"total":1300,'
+        '"input":200,"output":40,"reasoning":60,"cache":{"write":24,"read":976}},"cost":0}}'
+    )
     report = parse_step_tokens(line)
     assert (report.prompt_tokens, report.completion_tokens) == (1200, 100)
 
 
 def test_log_lines_and_cut_lines_are_skipped():
-    noisy = ("timestamp=2026-11-22T21:31:58Z level=INFO message=init\n" + STDOUT
-             + '{"type":"step_finish","part":{"tokens":{"input":9')
+    noisy = (
+        "timestamp=2026-11-22T21:31:58Z level=INFO message=init\n"
+        + STDOUT
+        + '{"type":"step_finish","part":{"tokens":{"input":9'
+    )
     assert parse_step_tokens(noisy).prompt_tokens == 2006
 
 

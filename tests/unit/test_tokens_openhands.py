@@ -93,7 +93,11 @@ def test_usage_file_gives_the_accumulated_usage_of_the_conversation(tmp_path):
     report = parse_usage_file(tmp_path / USAGE_FILE)
     assert report is not None
     assert (report.source, report.prompt_tokens, report.completion_tokens, report.exact) == (
-        "TUI session file", 22606, 1768, True)
+        "TUI session file",
+        22606,
+        1768,
+        True,
+    )
 
 
 def test_usage_file_without_a_total_sums_its_llms(tmp_path):

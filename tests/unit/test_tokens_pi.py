@@ -41,13 +41,19 @@ def test_session_file_sums_every_assistant_reply(tmp_path):
     report = parse_session_files(tmp_path / SESSION_DIR)
     assert report is not None
     assert (report.source, report.prompt_tokens, report.completion_tokens, report.exact) == (
-        "TUI session file", 2006, 100, True)
+        "TUI session file",
+        2006,
+        100,
+        True,
+    )
 
 
 def test_cached_prompt_tokens_add_back_to_the_endpoints_prompt_tokens(tmp_path):
     # pi-ai splits prompt_tokens into input + cacheRead + cacheWrite; the proxy counts all of them as prompt.
-    line = ('{"type":"message","message":{"role":"assistant","content":[],'
-            '"usage":{"input":200,"output":7,"cacheRead":800,"cacheWrite":24,"totalTokens":1031}}}\n')
+    line = (
+        '{"type":"message","message":{"role":"assistant","content":[],'
+        '"usage":{"input":200,"output":7,"cacheRead":800,"cacheWrite":24,"totalTokens":1031}}}\n'
+    )
     _write_session(tmp_path, line)
     report = parse_session_files(tmp_path / SESSION_DIR)
     assert (report.prompt_tokens, report.completion_tokens) == (1024, 7)

@@ -30,7 +30,11 @@ def test_stream_json_reads_the_result_totals(tmp_path):
     report = tui_report("qwen_code", STREAM_JSON, tmp_path)
     assert report is not None
     assert (report.source, report.prompt_tokens, report.completion_tokens, report.exact) == (
-        "TUI stdout", 58601, 1736, True)
+        "TUI stdout",
+        58601,
+        1736,
+        True,
+    )
     assert tui_source("qwen_code") == "TUI stdout"
 
 
@@ -47,8 +51,10 @@ def test_without_a_result_the_assistant_turns_are_summed():
 
 
 def test_cached_tokens_are_part_of_input_not_added():
-    line = ('{"type":"result","subtype":"success","is_error":false,'
-            '"usage":{"input_tokens":1000,"output_tokens":20,"cache_read_input_tokens":800,"total_tokens":1020}}')
+    line = (
+        '{"type":"result","subtype":"success","is_error":false,'
+        '"usage":{"input_tokens":1000,"output_tokens":20,"cache_read_input_tokens":800,"total_tokens":1020}}'
+    )
     report = parse_messages("Warning: running headless\n" + line)
     assert (report.prompt_tokens, report.completion_tokens) == (1000, 20)
 

@@ -14,18 +14,20 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
+from wire_streams import call_delta, chunk, events_of, wait_for
 
 from cab_check.asgi_server import BackgroundServer
 from cab_check.models import ModelCall
 from cab_check.proxy import RecordingProxy, new_run_token
 from cab_check.wire import WireError
 from cab_check.wire.anthropic import MessagesStream, chat_request, count_tokens, from_chat
-from wire_streams import call_delta, chunk, events_of, wait_for
-
 
 USAGE = {"prompt_tokens": 50, "completion_tokens": 6, "total_tokens": 56}
-BASH = {"name": "Bash", "description": "Run a command.",
-        "input_schema": {"type": "object", "properties": {"command": {"type": "string"}}, "required": ["command"]}}
+BASH = {
+    "name": "Bash",
+    "description": "Run a command.",
+    "input_schema": {"type": "object", "properties": {"command": {"type": "string"}}, "required": ["command"]},
+}
 
 
 # --- request -------------------------------------------------------------------------------------------------------
@@ -36,26 +38,43 @@ def test_request_becomes_chat_messages_and_functions() -> None:
         "model": "m1",
         "max_tokens": 32000,
         "stream": True,
-        "system": [{"type": "text", "text": "You are Claude Code."},
-                   {"type": "text", "text": "Be careful.", "cache_control": {"type": "ephemeral"}}],
+        "system": [
+            {"type": "text", "text": "You are Claude Code."},
+            {"type": "text", "text": "Be careful.", "cache_control": {"type": "ephemeral"}},
+        ],
         "messages": [
-            {"role": "user", "content": [{"type": "text", "text": "<system-reminder>x</system-reminder>"},
-                                         {"type": "text", "text": "fix it"}]},
+            {
+                "role": "user",
+                "content": [
+                    {"type": "text", "text": "<system-reminder>x</system-reminder>"},
+                    {"type": "text", "text": "fix it"},
+                ],
+            },
             {"role": "system", "content": [{"type": "text", "text": "# Environment"}]},
-            {"role": "assistant", "content": [
-                {"type": "thinking", "thinking": "hmm", "signature": "sig"},
-                {"type": "text", "text": "Checking."},
-                {"type": "tool_use", "id": "toolu_1", "name": "Bash", "input": {"command": "ls"}},
-            ]},
-            {"role": "user", "content": [
-                {"type": "text", "text": "and hurry"},
-                {"type": "tool_result", "tool_use_id": "toolu_1", "content": [{"type": "text", "text": "a.py"}]},
-                {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "AA"}},
-            ]},
-            {"role": "assistant", "content": [
-                {"type": "tool_use", "id": "toolu_2", "name": "Bash", "input": {"command": "false"}}]},
-            {"role": "user", "content": [
-                {"type": "tool_result", "tool_use_id": "toolu_2", "content": "exit 1", "is_error": True}]},
+            {
+                "role": "assistant",
+                "content": [
+                    {"type": "thinking", "thinking": "hmm", "signature": "sig"},
+                    {"type": "text", "text": "Checking."},
+                    {"type": "tool_use", "id": "toolu_1", "name": "Bash", "input": {"command": "ls"}},
+                ],
+            },
+            {
+                "role": "user",
+                "content": [
+                    {"type": "text", "text": "and hurry"},
+                    {"type": "tool_result", "tool_use_id": "toolu_1", "content": [{"type": "text", "text": "a.py"}]},
+                    {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "AA"}},
+                ],
+            },
+            {
+                "role": "assistant",
+                "content": [{"type": "tool_use", "id": "toolu_2", "name": "Bash", "input": {"command": "false"}}],
+            },
+            {
+                "role": "user",
+                "content": [{"type": "tool_result", "tool_use_id": "toolu_2", "content": "exit 1", "is_error": True}],
+            },
         ],
         "tools": [BASH, {"type": "web_search_20250305", "name": "web_search", "max_uses": 5}],
         "tool_choice": {"type": "any", "disable_parallel_tool_use": True},
@@ -67,47 +86,87 @@ def test_request_becomes_chat_messages_and_functions() -> None:
     }
     chat = chat_request(request)
     assert (chat["model"], chat["max_tokens"], chat["stream"], chat["stop"], chat["temperature"]) == (
-        "m1", 32000, True, ["END"], 0.2)
+        "m1",
+        32000,
+        True,
+        ["END"],
+        0.2,
+    )
     assert chat["tool_choice"] == "required" and chat["parallel_tool_calls"] is False
     for dropped in ("thinking", "metadata", "context_management", "system", "stop_sequences"):
         assert dropped not in chat
     assert chat["messages"] == [
         {"role": "system", "content": "You are Claude Code.\n\nBe careful.\n\n# Environment"},
         {"role": "user", "content": "<system-reminder>x</system-reminder>\nfix it"},
-        {"role": "assistant", "content": "Checking.", "tool_calls": [
-            {"id": "toolu_1", "type": "function", "function": {"name": "Bash", "arguments": '{"command": "ls"}'}}]},
+        {
+            "role": "assistant",
+            "content": "Checking.",
+            "tool_calls": [
+                {"id": "toolu_1", "type": "function", "function": {"name": "Bash", "arguments": '{"command": "ls"}'}}
+            ],
+        },
         # Tool results come first, right after the calls, then what the user added.
         {"role": "tool", "tool_call_id": "toolu_1", "content": "a.py"},
-        {"role": "user", "content": [{"type": "text", "text": "and hurry"},
-                                     {"type": "image_url", "image_url": {"url": "data:image/png;base64,AA"}}]},
-        {"role": "assistant", "content": None, "tool_calls": [
-            {"id": "toolu_2", "type": "function", "function": {"name": "Bash", "arguments": '{"command": "false"}'}}]},
+        {
+            "role": "user",
+            "content": [
+                {"type": "text", "text": "and hurry"},
+                {"type": "image_url", "image_url": {"url": "data:image/png;base64,AA"}},
+            ],
+        },
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {"id": "toolu_2", "type": "function", "function": {"name": "Bash", "arguments": '{"command": "false"}'}}
+            ],
+        },
         {"role": "tool", "tool_call_id": "toolu_2", "content": "Error: exit 1"},
     ]
     # The server tool (no input_schema) has no chat form.
-    assert chat["tools"] == [{"type": "function", "function": {
-        "name": "Bash", "description": "Run a command.", "parameters": BASH["input_schema"]}}]
+    assert chat["tools"] == [
+        {
+            "type": "function",
+            "function": {"name": "Bash", "description": "Run a command.", "parameters": BASH["input_schema"]},
+        }
+    ]
 
 
 def test_deferred_tools_appear_once_a_tool_search_names_them() -> None:
     deferred = {**BASH, "name": "Later", "defer_loading": True}
-    base = {"model": "m", "max_tokens": 10, "tools": [BASH, deferred],
-            "messages": [{"role": "user", "content": "hi"}]}
+    base = {"model": "m", "max_tokens": 10, "tools": [BASH, deferred], "messages": [{"role": "user", "content": "hi"}]}
     assert [t["function"]["name"] for t in chat_request(base)["tools"]] == ["Bash"]
-    found = {**base, "messages": [
-        {"role": "user", "content": "hi"},
-        {"role": "assistant", "content": [{"type": "tool_use", "id": "t1", "name": "ToolSearch", "input": {}}]},
-        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t1",
-                                      "content": [{"type": "tool_reference", "tool_name": "Later"}]}]},
-    ]}
+    found = {
+        **base,
+        "messages": [
+            {"role": "user", "content": "hi"},
+            {"role": "assistant", "content": [{"type": "tool_use", "id": "t1", "name": "ToolSearch", "input": {}}]},
+            {
+                "role": "user",
+                "content": [
+                    {
+                        "type": "tool_result",
+                        "tool_use_id": "t1",
+                        "content": [{"type": "tool_reference", "tool_name": "Later"}],
+                    }
+                ],
+            },
+        ],
+    }
     chat = chat_request(found)
     assert [t["function"]["name"] for t in chat["tools"]] == ["Bash", "Later"]
     assert chat["messages"][-1]["content"] == "Tool Later is now available."
 
 
 def test_tool_choice_none_sends_no_tools() -> None:
-    chat = chat_request({"model": "m", "messages": [{"role": "user", "content": "hi"}], "tools": [BASH],
-                         "tool_choice": {"type": "none"}})
+    chat = chat_request(
+        {
+            "model": "m",
+            "messages": [{"role": "user", "content": "hi"}],
+            "tools": [BASH],
+            "tool_choice": {"type": "none"},
+        }
+    )
     assert "tools" not in chat and "tool_choice" not in chat
 
 
@@ -127,25 +186,56 @@ def test_count_tokens_is_a_local_estimate() -> None:
 
 
 def test_whole_chat_completion_becomes_a_message() -> None:
-    chat = {"choices": [{"index": 0, "finish_reason": "tool_calls", "message": {
-        "role": "assistant", "content": "Running.", "tool_calls": [
-            {"id": "call_1", "type": "function", "function": {"name": "Bash", "arguments": '{"command":"ls"}'}}]}}],
-        "usage": {**USAGE, "prompt_tokens_details": {"cached_tokens": 20}}}
+    chat = {
+        "choices": [
+            {
+                "index": 0,
+                "finish_reason": "tool_calls",
+                "message": {
+                    "role": "assistant",
+                    "content": "Running.",
+                    "tool_calls": [
+                        {
+                            "id": "call_1",
+                            "type": "function",
+                            "function": {"name": "Bash", "arguments": '{"command":"ls"}'},
+                        }
+                    ],
+                },
+            }
+        ],
+        "usage": {**USAGE, "prompt_tokens_details": {"cached_tokens": 20}},
+    }
     message = from_chat(chat, {"model": "m1"})
     assert (message["type"], message["role"], message["model"], message["stop_reason"]) == (
-        "message", "assistant", "m1", "tool_use")
-    assert message["content"] == [{"type": "text", "text": "Running."},
-                                  {"type": "tool_use", "id": "call_1", "name": "Bash", "input": {"command": "ls"}}]
+        "message",
+        "assistant",
+        "m1",
+        "tool_use",
+    )
+    assert message["content"] == [
+        {"type": "text", "text": "Running."},
+        {"type": "tool_use", "id": "call_1", "name": "Bash", "input": {"command": "ls"}},
+    ]
     # Anthropic counts cache reads apart from input tokens.
-    assert message["usage"] == {"input_tokens": 30, "output_tokens": 6, "cache_creation_input_tokens": 0,
-                                "cache_read_input_tokens": 20}
+    assert message["usage"] == {
+        "input_tokens": 30,
+        "output_tokens": 6,
+        "cache_creation_input_tokens": 0,
+        "cache_read_input_tokens": 20,
+    }
 
 
-@pytest.mark.parametrize(("finish", "calls", "stop"), [
-    ("stop", False, "end_turn"), ("length", False, "max_tokens"), ("tool_calls", True, "tool_use"),
-    # Some servers end a tool-calling turn with "stop".
-    ("stop", True, "tool_use"),
-])
+@pytest.mark.parametrize(
+    ("finish", "calls", "stop"),
+    [
+        ("stop", False, "end_turn"),
+        ("length", False, "max_tokens"),
+        ("tool_calls", True, "tool_use"),
+        # Some servers end a tool-calling turn with "stop".
+        ("stop", True, "tool_use"),
+    ],
+)
 def test_stop_reasons(finish: str, calls: bool, stop: str) -> None:
     message: dict[str, Any] = {"content": "x"}
     if calls:
@@ -163,21 +253,32 @@ def run_stream(chunks: list[dict[str, Any]]) -> list[tuple[str | None, dict[str,
 
 
 def test_stream_with_text_and_tool_calls() -> None:
-    events = run_stream([
-        chunk({"role": "assistant", "content": "Let me "}),
-        chunk({"content": "look."}),
-        chunk(call_delta(0, id="call_1", name="Bash", args='{"command":')),
-        chunk(call_delta(0, args='"ls"}')),
-        chunk(call_delta(1, id="call_2", name="Read", args='{"file_path":"a"}')),
-        chunk({}, "tool_calls"),
-        {"choices": [], "usage": USAGE},
-    ])
+    events = run_stream(
+        [
+            chunk({"role": "assistant", "content": "Let me "}),
+            chunk({"content": "look."}),
+            chunk(call_delta(0, id="call_1", name="Bash", args='{"command":')),
+            chunk(call_delta(0, args='"ls"}')),
+            chunk(call_delta(1, id="call_2", name="Read", args='{"file_path":"a"}')),
+            chunk({}, "tool_calls"),
+            {"choices": [], "usage": USAGE},
+        ]
+    )
     assert [name for name, _ in events] == [
         "message_start",
-        "content_block_start", "content_block_delta", "content_block_delta", "content_block_stop",
-        "content_block_start", "content_block_delta", "content_block_delta", "content_block_stop",
-        "content_block_start", "content_block_delta", "content_block_stop",
-        "message_delta", "message_stop",
+        "content_block_start",
+        "content_block_delta",
+        "content_block_delta",
+        "content_block_stop",
+        "content_block_start",
+        "content_block_delta",
+        "content_block_delta",
+        "content_block_stop",
+        "content_block_start",
+        "content_block_delta",
+        "content_block_stop",
+        "message_delta",
+        "message_stop",
     ]
     assert all(data["type"] == name for name, data in events)
     start = events[0][1]["message"]
@@ -229,8 +330,9 @@ class ChatFake:
                 raw = "".join(f"data: {json.dumps(c)}\n\n" for c in self.chunks) + "data: [DONE]\n\n"
                 return StreamingResponse(iter([raw.encode()]), media_type="text/event-stream")
             message = {"role": "assistant", "content": "whole answer"}
-            return JSONResponse({"choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
-                                 "usage": USAGE})
+            return JSONResponse(
+                {"choices": [{"index": 0, "message": message, "finish_reason": "stop"}], "usage": USAGE}
+            )
 
         return Starlette(routes=[Route("/v1/chat/completions", chat, methods=["POST"])])
 
@@ -245,9 +347,16 @@ class Rig:
     seen: list[ModelCall]
 
     def client(self, **headers: str) -> httpx.Client:
-        return httpx.Client(base_url=self.url, timeout=10, headers={
-            "x-api-key": self.token, "anthropic-version": "2023-06-01",
-            "anthropic-beta": "claude-code-20250219", **headers})
+        return httpx.Client(
+            base_url=self.url,
+            timeout=10,
+            headers={
+                "x-api-key": self.token,
+                "anthropic-version": "2023-06-01",
+                "anthropic-beta": "claude-code-20250219",
+                **headers,
+            },
+        )
 
 
 @pytest.fixture
@@ -261,8 +370,14 @@ def rig() -> Iterator[Rig]:
             proxy.close()
 
 
-CLAUDE_REQUEST = {"model": "m1", "max_tokens": 1000, "stream": True, "tools": [BASH],
-                  "system": [{"type": "text", "text": "sys"}], "messages": [{"role": "user", "content": "list"}]}
+CLAUDE_REQUEST = {
+    "model": "m1",
+    "max_tokens": 1000,
+    "stream": True,
+    "tools": [BASH],
+    "system": [{"type": "text", "text": "sys"}],
+    "messages": [{"role": "user", "content": "list"}],
+}
 
 
 def test_claude_stream_with_a_tool_call_through_the_proxy(rig: Rig) -> None:
@@ -277,9 +392,15 @@ def test_claude_stream_with_a_tool_call_through_the_proxy(rig: Rig) -> None:
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/event-stream")
     events = events_of(response.content)
-    assert [name for name, _ in events] == ["message_start", "content_block_start", "content_block_delta",
-                                            "content_block_delta", "content_block_stop", "message_delta",
-                                            "message_stop"]
+    assert [name for name, _ in events] == [
+        "message_start",
+        "content_block_start",
+        "content_block_delta",
+        "content_block_delta",
+        "content_block_stop",
+        "message_delta",
+        "message_stop",
+    ]
     assert events[1][1]["content_block"]["name"] == "Bash"
     assert events[-2][1]["delta"]["stop_reason"] == "tool_use"
 

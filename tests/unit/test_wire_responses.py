@@ -14,26 +14,38 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
+from wire_streams import call_delta, chunk, events_of, wait_for
 
 from cab_check.asgi_server import BackgroundServer
 from cab_check.models import ModelCall
 from cab_check.proxy import RecordingProxy, new_run_token
 from cab_check.wire import WireError
 from cab_check.wire.responses import ResponsesStream, chat_request, from_chat
-from wire_streams import call_delta, chunk, events_of, wait_for
 
-
-USAGE = {"prompt_tokens": 40, "completion_tokens": 9, "total_tokens": 49,
-         "prompt_tokens_details": {"cached_tokens": 8}}
+USAGE = {"prompt_tokens": 40, "completion_tokens": 9, "total_tokens": 49, "prompt_tokens_details": {"cached_tokens": 8}}
 
 TOOLS = [
-    {"type": "function", "name": "exec_command", "description": "Run a command.", "strict": False,
-     "parameters": {"type": "object", "properties": {"cmd": {"type": "string"}}, "required": ["cmd"]}},
-    {"type": "custom", "name": "apply_patch", "description": "Edit files.",
-     "format": {"type": "grammar", "syntax": "lark", "definition": "start: PATCH"}},
-    {"type": "namespace", "name": "multi_agent_v1", "description": "Sub-agents.", "tools": [
-        {"type": "function", "name": "spawn_agent", "description": "Spawn.", "parameters": {"type": "object"}},
-    ]},
+    {
+        "type": "function",
+        "name": "exec_command",
+        "description": "Run a command.",
+        "strict": False,
+        "parameters": {"type": "object", "properties": {"cmd": {"type": "string"}}, "required": ["cmd"]},
+    },
+    {
+        "type": "custom",
+        "name": "apply_patch",
+        "description": "Edit files.",
+        "format": {"type": "grammar", "syntax": "lark", "definition": "start: PATCH"},
+    },
+    {
+        "type": "namespace",
+        "name": "multi_agent_v1",
+        "description": "Sub-agents.",
+        "tools": [
+            {"type": "function", "name": "spawn_agent", "description": "Spawn.", "parameters": {"type": "object"}},
+        ],
+    },
     {"type": "web_search", "external_web_access": True},
 ]
 
@@ -54,8 +66,13 @@ def test_request_becomes_chat_messages_and_functions() -> None:
             {"type": "custom_tool_call", "call_id": "c2", "name": "apply_patch", "input": "*** Begin Patch"},
             {"type": "function_call_output", "call_id": "c1", "output": "a.py"},
             {"type": "custom_tool_call_output", "call_id": "c2", "output": [{"type": "input_text", "text": "ok"}]},
-            {"type": "function_call", "call_id": "c3", "name": "spawn_agent", "namespace": "multi_agent_v1",
-             "arguments": "{}"},
+            {
+                "type": "function_call",
+                "call_id": "c3",
+                "name": "spawn_agent",
+                "namespace": "multi_agent_v1",
+                "arguments": "{}",
+            },
         ],
         "tools": TOOLS,
         "tool_choice": "auto",
@@ -72,23 +89,35 @@ def test_request_becomes_chat_messages_and_functions() -> None:
     assert chat["model"] == "m1" and chat["stream"] is True
     assert chat["max_tokens"] == 500 and chat["tool_choice"] == "auto" and chat["parallel_tool_calls"] is True
     assert chat["response_format"] == {
-        "type": "json_schema", "json_schema": {"name": "out", "schema": {"type": "object"}, "strict": True}
+        "type": "json_schema",
+        "json_schema": {"name": "out", "schema": {"type": "object"}, "strict": True},
     }
     for dropped in ("store", "include", "reasoning", "prompt_cache_key", "input", "instructions", "text"):
         assert dropped not in chat
     assert chat["messages"] == [
         {"role": "system", "content": "Be brief.\n\nSandbox: none."},
         {"role": "user", "content": "fix it"},
-        {"role": "assistant", "content": "Looking.", "tool_calls": [
-            {"id": "c1", "type": "function", "function": {"name": "exec_command", "arguments": '{"cmd":"ls"}'}},
-            {"id": "c2", "type": "function",
-             "function": {"name": "apply_patch", "arguments": '{"input": "*** Begin Patch"}'}},
-        ]},
+        {
+            "role": "assistant",
+            "content": "Looking.",
+            "tool_calls": [
+                {"id": "c1", "type": "function", "function": {"name": "exec_command", "arguments": '{"cmd":"ls"}'}},
+                {
+                    "id": "c2",
+                    "type": "function",
+                    "function": {"name": "apply_patch", "arguments": '{"input": "*** Begin Patch"}'},
+                },
+            ],
+        },
         {"role": "tool", "tool_call_id": "c1", "content": "a.py"},
         {"role": "tool", "tool_call_id": "c2", "content": "ok"},
-        {"role": "assistant", "content": None, "tool_calls": [
-            {"id": "c3", "type": "function", "function": {"name": "spawn_agent", "arguments": "{}"}},
-        ]},
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {"id": "c3", "type": "function", "function": {"name": "spawn_agent", "arguments": "{}"}},
+            ],
+        },
     ]
     functions = {t["function"]["name"]: t["function"] for t in chat["tools"]}
     # The hosted web_search tool has no chat form; the namespaced tool is flattened.
@@ -100,10 +129,24 @@ def test_request_becomes_chat_messages_and_functions() -> None:
 
 def test_plain_string_input_and_images() -> None:
     assert chat_request({"model": "m", "input": "hi"})["messages"] == [{"role": "user", "content": "hi"}]
-    chat = chat_request({"model": "m", "input": [{"type": "message", "role": "user", "content": [
-        {"type": "input_text", "text": "look"}, {"type": "input_image", "image_url": "data:image/png;base64,AA"}]}]})
+    chat = chat_request(
+        {
+            "model": "m",
+            "input": [
+                {
+                    "type": "message",
+                    "role": "user",
+                    "content": [
+                        {"type": "input_text", "text": "look"},
+                        {"type": "input_image", "image_url": "data:image/png;base64,AA"},
+                    ],
+                }
+            ],
+        }
+    )
     assert chat["messages"][0]["content"] == [
-        {"type": "text", "text": "look"}, {"type": "image_url", "image_url": {"url": "data:image/png;base64,AA"}}
+        {"type": "text", "text": "look"},
+        {"type": "image_url", "image_url": {"url": "data:image/png;base64,AA"}},
     ]
 
 
@@ -118,27 +161,59 @@ def test_request_without_a_model_is_refused(body: Any) -> None:
 
 def test_whole_chat_completion_becomes_a_response() -> None:
     chat = {
-        "choices": [{"index": 0, "finish_reason": "tool_calls", "message": {
-            "role": "assistant", "content": "On it.", "tool_calls": [
-                {"id": "c1", "type": "function", "function": {"name": "exec_command", "arguments": '{"cmd":"ls"}'}},
-                {"id": "c2", "type": "function", "function": {"name": "apply_patch", "arguments": '{"input":"P"}'}},
-                {"id": "c3", "type": "function", "function": {"name": "spawn_agent", "arguments": "{}"}},
-            ]}}],
+        "choices": [
+            {
+                "index": 0,
+                "finish_reason": "tool_calls",
+                "message": {
+                    "role": "assistant",
+                    "content": "On it.",
+                    "tool_calls": [
+                        {
+                            "id": "c1",
+                            "type": "function",
+                            "function": {"name": "exec_command", "arguments": '{"cmd":"ls"}'},
+                        },
+                        {
+                            "id": "c2",
+                            "type": "function",
+                            "function": {"name": "apply_patch", "arguments": '{"input":"P"}'},
+                        },
+                        {"id": "c3", "type": "function", "function": {"name": "spawn_agent", "arguments": "{}"}},
+                    ],
+                },
+            }
+        ],
         "usage": USAGE,
     }
     response = from_chat(chat, {"model": "m1", "tools": TOOLS})
     assert response["object"] == "response" and response["status"] == "completed" and response["model"] == "m1"
     message, function, custom, namespaced = response["output"]
     assert message["type"] == "message" and message["content"][0] == {
-        "type": "output_text", "text": "On it.", "annotations": []}
+        "type": "output_text",
+        "text": "On it.",
+        "annotations": [],
+    }
     assert (function["type"], function["call_id"], function["name"], function["arguments"]) == (
-        "function_call", "c1", "exec_command", '{"cmd":"ls"}')
+        "function_call",
+        "c1",
+        "exec_command",
+        '{"cmd":"ls"}',
+    )
     assert (custom["type"], custom["call_id"], custom["name"], custom["input"]) == (
-        "custom_tool_call", "c2", "apply_patch", "P")
+        "custom_tool_call",
+        "c2",
+        "apply_patch",
+        "P",
+    )
     assert namespaced["namespace"] == "multi_agent_v1" and namespaced["name"] == "spawn_agent"
-    assert response["usage"] == {"input_tokens": 40, "input_tokens_details": {"cached_tokens": 8},
-                                 "output_tokens": 9, "output_tokens_details": {"reasoning_tokens": 0},
-                                 "total_tokens": 49}
+    assert response["usage"] == {
+        "input_tokens": 40,
+        "input_tokens_details": {"cached_tokens": 8},
+        "output_tokens": 9,
+        "output_tokens_details": {"reasoning_tokens": 0},
+        "total_tokens": 49,
+    }
 
 
 def test_length_makes_an_incomplete_response() -> None:
@@ -158,24 +233,34 @@ def run_stream(request: dict[str, Any], chunks: list[dict[str, Any]]) -> list[tu
 
 
 def test_stream_with_text_and_a_tool_call() -> None:
-    events = run_stream({"model": "m1", "tools": TOOLS}, [
-        chunk({"role": "assistant", "content": "Let me "}),
-        chunk({"content": "look."}),
-        chunk(call_delta(0, id="c1", name="exec_command")),
-        chunk(call_delta(0, args='{"cmd":')),
-        chunk(call_delta(0, args='"ls"}')),
-        chunk({}, "tool_calls"),
-        {"choices": [], "usage": USAGE},
-    ])
+    events = run_stream(
+        {"model": "m1", "tools": TOOLS},
+        [
+            chunk({"role": "assistant", "content": "Let me "}),
+            chunk({"content": "look."}),
+            chunk(call_delta(0, id="c1", name="exec_command")),
+            chunk(call_delta(0, args='{"cmd":')),
+            chunk(call_delta(0, args='"ls"}')),
+            chunk({}, "tool_calls"),
+            {"choices": [], "usage": USAGE},
+        ],
+    )
     names = [name for name, _ in events]
     assert names == [
-        "response.created", "response.in_progress",
-        "response.output_item.added", "response.content_part.added",
-        "response.output_text.delta", "response.output_text.delta",
-        "response.output_text.done", "response.content_part.done", "response.output_item.done",
+        "response.created",
+        "response.in_progress",
         "response.output_item.added",
-        "response.function_call_arguments.delta", "response.function_call_arguments.delta",
-        "response.function_call_arguments.done", "response.output_item.done",
+        "response.content_part.added",
+        "response.output_text.delta",
+        "response.output_text.delta",
+        "response.output_text.done",
+        "response.content_part.done",
+        "response.output_item.done",
+        "response.output_item.added",
+        "response.function_call_arguments.delta",
+        "response.function_call_arguments.delta",
+        "response.function_call_arguments.done",
+        "response.output_item.done",
         "response.completed",
     ]
     # Every event names its own type, and they are numbered in order.
@@ -184,7 +269,11 @@ def test_stream_with_text_and_a_tool_call() -> None:
     done = [data["item"] for name, data in events if name == "response.output_item.done"]
     assert done[0]["content"][0]["text"] == "Let me look."
     assert (done[1]["type"], done[1]["call_id"], done[1]["name"], done[1]["arguments"]) == (
-        "function_call", "c1", "exec_command", '{"cmd":"ls"}')
+        "function_call",
+        "c1",
+        "exec_command",
+        '{"cmd":"ls"}',
+    )
     completed = events[-1][1]["response"]
     assert completed["status"] == "completed"
     assert completed["usage"]["input_tokens"] == 40 and completed["usage"]["output_tokens"] == 9
@@ -194,12 +283,15 @@ def test_stream_with_text_and_a_tool_call() -> None:
 
 
 def test_stream_custom_tool_call_and_parallel_calls() -> None:
-    events = run_stream({"model": "m1", "tools": TOOLS}, [
-        chunk(call_delta(0, id="c1", name="apply_patch", args='{"input": "*** Begin')),
-        chunk(call_delta(0, args=' Patch"}')),
-        chunk(call_delta(1, id="c2", name="exec_command", args='{"cmd":"ls"}')),
-        chunk({}, "tool_calls"),
-    ])
+    events = run_stream(
+        {"model": "m1", "tools": TOOLS},
+        [
+            chunk(call_delta(0, id="c1", name="apply_patch", args='{"input": "*** Begin')),
+            chunk(call_delta(0, args=' Patch"}')),
+            chunk(call_delta(1, id="c2", name="exec_command", args='{"cmd":"ls"}')),
+            chunk({}, "tool_calls"),
+        ],
+    )
     done = [data["item"] for name, data in events if name == "response.output_item.done"]
     assert done[0] == {**done[0], "type": "custom_tool_call", "call_id": "c1", "input": "*** Begin Patch"}
     assert done[1]["type"] == "function_call" and done[1]["call_id"] == "c2"
@@ -259,16 +351,20 @@ class ChatFake:
                 delta = choice["delta"]
                 text += delta.get("content") or ""
                 for d in delta.get("tool_calls", []):
-                    call = calls.setdefault(d["index"], {"id": d.get("id"), "type": "function",
-                                                         "function": {"name": "", "arguments": ""}})
+                    call = calls.setdefault(
+                        d["index"], {"id": d.get("id"), "type": "function", "function": {"name": "", "arguments": ""}}
+                    )
                     call["function"]["name"] += d["function"].get("name", "")
                     call["function"]["arguments"] += d["function"].get("arguments", "")
                 finish = choice.get("finish_reason") or finish
         message: dict[str, Any] = {"role": "assistant", "content": text or None}
         if calls:
             message["tool_calls"] = list(calls.values())
-        return {"object": "chat.completion", "choices": [{"index": 0, "message": message, "finish_reason": finish}],
-                "usage": usage}
+        return {
+            "object": "chat.completion",
+            "choices": [{"index": 0, "message": message, "finish_reason": finish}],
+            "usage": usage,
+        }
 
 
 @dataclass
@@ -300,8 +396,13 @@ TOOL_TURN = [
     {"choices": [], "usage": USAGE},
 ]
 CODEX_REQUEST = {
-    "model": "m1", "instructions": "", "stream": True, "tools": TOOLS, "tool_choice": "auto",
-    "parallel_tool_calls": True, "store": False,
+    "model": "m1",
+    "instructions": "",
+    "stream": True,
+    "tools": TOOLS,
+    "tool_choice": "auto",
+    "parallel_tool_calls": True,
+    "store": False,
     "input": [{"type": "message", "role": "user", "content": [{"type": "input_text", "text": "list files"}]}],
 }
 CODEX_HEADERS = {"accept": "text/event-stream", "originator": "codex_exec", "session-id": "s1"}

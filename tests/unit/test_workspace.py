@@ -24,8 +24,9 @@ def test_prepare_commits_a_baseline_and_compare_sees_every_change(tmp_path):
     source = make_task_dir(tmp_path)
     workdir = tmp_path / "work"
     workspace.prepare_workdir(source, workdir)
-    log = subprocess.run(["git", "-c", "safe.directory=*", "log", "--oneline"], cwd=workdir,
-                         capture_output=True, text=True, check=True).stdout
+    log = subprocess.run(
+        ["git", "-c", "safe.directory=*", "log", "--oneline"], cwd=workdir, capture_output=True, text=True, check=True
+    ).stdout
     assert "cab-check baseline" in log
     before = tree_of(workdir)
     assert set(before.entries) == {"src/lib.rs", "README.md"}  # .git is the harness's, not the task's

@@ -229,8 +229,13 @@ async def run(host: str, port: int, max_pending: int) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--listen", required=True, metavar="HOST:PORT", help="where agents connect; port 0 = any")
-    parser.add_argument("--max-pending", type=int, default=MAX_PENDING, metavar="BYTES",
-                        help="reset a connection whose unread bytes exceed this")
+    parser.add_argument(
+        "--max-pending",
+        type=int,
+        default=MAX_PENDING,
+        metavar="BYTES",
+        help="reset a connection whose unread bytes exceed this",
+    )
     args = parser.parse_args(argv)
     host, _, port = args.listen.rpartition(":")
     return asyncio.run(run(host.strip("[]"), int(port), args.max_pending))

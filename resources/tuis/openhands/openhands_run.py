@@ -90,8 +90,10 @@ def progress_visualizer():
         def on_event(self, event) -> None:
             if isinstance(event, SystemPromptEvent):
                 tools = ", ".join(tool.name for tool in event.tools)
-                print(f"openhands_run: system prompt of {len(event.system_prompt.text)} characters; "
-                      f"tools: {tools}", flush=True)
+                print(
+                    f"openhands_run: system prompt of {len(event.system_prompt.text)} characters; tools: {tools}",
+                    flush=True,
+                )
                 return
             super().on_event(event)
 
@@ -152,9 +154,12 @@ def main(argv: list[str] | None = None) -> int:
             args.out.mkdir(parents=True, exist_ok=True)
             (args.out / "usage.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
         total = report["accumulated_token_usage"] or {}
-        print(f"openhands_run: {report['execution_status']}; {report['llm_calls']} LLM calls, "
-              f"{total.get('prompt_tokens', 0)} prompt tokens, {total.get('completion_tokens', 0)} completion "
-              "tokens", flush=True)
+        print(
+            f"openhands_run: {report['execution_status']}; {report['llm_calls']} LLM calls, "
+            f"{total.get('prompt_tokens', 0)} prompt tokens, {total.get('completion_tokens', 0)} completion "
+            "tokens",
+            flush=True,
+        )
         conversation.close()
     return 0 if status == ConversationExecutionStatus.FINISHED else 1
 

@@ -3,7 +3,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from src.words import count_words  # noqa: E402
+from src.words import count_words
 
 
 def test_plain_words():
