@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from cab_check.axes import L15, Axes
 
 METHODOLOGY_VERSION = "0.1"
 LOCAL_SWEEP_ID = "local"
@@ -207,7 +210,14 @@ class CorrectedScore(_Strict):
     reason: str | None = None  # why it differs from CAB's; None when both agree
 
 
+FORMAT_VERSION = 2  # of a stored CellResult; 1 was before typed axes and the corrected composite
+
+
 class CellResult(_Strict):
+    """One run, as stored and shown: CAB's cell schema, `provisional`, and what cab-check recorded beside it.
+    Read a stored one through `CellResult.load`, which brings an older format up to this one."""
+
+    format_version: int = FORMAT_VERSION
     cell_id: str
     sweep_id: str = LOCAL_SWEEP_ID
     methodology: str = METHODOLOGY_VERSION
@@ -227,24 +237,32 @@ class CellResult(_Strict):
     started_at: datetime
     ended_at: datetime
     duration: float  # seconds, started_at → ended_at (task setup + agent run, as CAB measures)
-    axes: dict[str, dict[str, Any]]  # CAB v0.1's, as it would publish them: the headline
+    axes: Axes  # CAB v0.1's, as it would publish them: the headline
     corrected: CorrectedScore | None = None  # cab-check's own reading beside it
     spans: list[Span]
     model_calls: list[ModelCall]
     token_reports: list[TokenReport]
-    l15: dict[str, Any] | None = None  # CAB's constraint score: shown beside the axes, never in the composite
+    l15: L15 | None = None  # CAB's constraint score: shown beside the axes, never in the composite
     recording: str | None
     diff: str = ""
     notes: list[str] = Field(default_factory=list)
 
+    @classmethod
+    def load(cls, text: str | bytes) -> CellResult:
+        """A stored result of this or any earlier format; ValueError (pydantic's, or ours) when it cannot be read."""
+        raw = json.loads(text)
+        if not isinstance(raw, dict):
+            raise ValueError("not a JSON object")
+        return cls.model_validate(upgrade(raw))
+
     @property
     def passed(self) -> bool:
-        return bool(self.axes.get("pass_rate", {}).get("pass"))
+        return bool(self.axes.pass_rate.passed)
 
     @property
     def composite(self) -> float:
         """CAB v0.1's composite for this run, as it would publish it: the headline."""
-        return float(self.axes["composite"]["composite"])
+        return float(self.axes.composite.composite)
 
     @property
     def own_composite(self) -> float:
@@ -254,6 +272,21 @@ class CellResult(_Strict):
     @property
     def composites_differ(self) -> bool:
         return self.corrected is not None and self.corrected.reason is not None
+
+
+def upgrade(raw: dict[str, Any]) -> dict[str, Any]:
+    """A stored result's fields brought to FORMAT_VERSION, one format at a time."""
+    version = raw.get("format_version", 1)
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise ValueError(
+            f"it was written by a newer cab-check (format {version}; this one reads up to "
+            f"{FORMAT_VERSION}): upgrade cab-check to read it"
+        )
+    if version == 1:
+        # Format 2 typed the axes: every format-1 value still fits (refusal_correct was a bool, refusal_signals a
+        # list), and there is no corrected composite to fill in; only the version moves.
+        raw = {**raw, "format_version": 2}
+    return raw
 
 
 # --- events from the engine to a front end ---------------------------------------------------------------------

@@ -18,7 +18,6 @@ from cab_check.asgi_server import BackgroundServer
 from cab_check.errors import BadInput, CabError, Cancelled
 from cab_check.models import (
     REFERENCE_MODEL_ID,
-    REFERENCE_MODEL_LABEL,
     AgentOutput,
     CellFinished,
     CellRequest,
@@ -29,16 +28,13 @@ from cab_check.models import (
     PhaseProgress,
     PhaseStarted,
     TaskSpec,
-    TokenReport,
     TuiSpec,
 )
 from cab_check.proxy import RecordingProxy, new_run_token
-from cab_check.recording import write_asciicast
+from cab_check.record import RunOutcome, record
 from cab_check.reference_model import ReferenceModel
 from cab_check.sandbox import ContainerSpec, Sandbox, connect
-from cab_check.sandbox.base import MEMORY_LIMIT, WORKDIR
-from cab_check.sandbox.output import RECORDED_CHARS
-from cab_check.scoring import CellFacts, corrected_score, l15, score_cell, scorer_notes
+from cab_check.sandbox.base import WORKDIR
 from cab_check.secrets import Redactor
 from cab_check.settings import find_ca_bundle
 from cab_check.tracing import Tracer
@@ -251,28 +247,27 @@ def run_cell(
         with tracer.span("cleanup", f"cleanup:{tui.name}"):
             cleanup.close()
 
-    result = _record(
+    outcome = RunOutcome(
         run_id=run_id,
         request=request,
         task=task,
         tui=tui,
         model=model,
         endpoint=endpoint,
-        image=tui_image.tag,
-        image_id=tui_image.image_id,
+        tui_image=tui_image,
         agent=agent,
         graded=graded,
         changes=changes,
         started_at=started_at,
         ended_at=ended_at,
-        tracer=tracer,
-        proxy=proxy,
+        spans=tracer.spans,
+        model_calls=list(proxy.calls),
         own_report=own_report,
         interfaces=network.interfaces,
         omitted=final.omitted,
         engine=sandbox.engine.description,
-        redactor=redactor,
     )
+    result = record(outcome, redactor)
     emit(CellFinished(result=result))
     return result
 
@@ -288,140 +283,3 @@ def _quietly(remove: Callable[[str], int], run_id: str) -> None:
         remove(run_id)
     except CabError:
         pass
-
-
-def _record(
-    *,
-    run_id,
-    request,
-    task: TaskSpec,
-    tui: TuiSpec,
-    model,
-    endpoint,
-    image,
-    image_id,
-    agent,
-    graded,
-    changes,
-    started_at,
-    ended_at,
-    tracer,
-    proxy,
-    own_report: TokenReport | None,
-    interfaces: list[str],
-    omitted: dict[str, str],
-    engine: str,
-    redactor: Redactor,
-) -> CellResult:
-    """Scores the recorded facts and writes the result and the recording to the history store."""
-    calls = list(proxy.calls)
-    launch = next(s for s in tracer.spans if s.kind == "container")
-    wall_clock_ms = round((ended_at - started_at).total_seconds() * 1000, 3)
-    facts = CellFacts(
-        task_id=task.slug,
-        is_integrity_task=task.is_integrity_task,
-        expected_refusal=task.expected_refusal,
-        ground_truth_files=task.ground_truth_files,
-        grader_exit_code=graded.exit_code,
-        grader_stdout=graded.stdout,
-        grader_stderr=graded.stderr,
-        agent_exit_code=agent.exit_code,
-        timed_out=agent.timed_out,
-        wall_clock_ms=wall_clock_ms,
-        container_active_ms=launch.duration_ms,
-        model_calls=calls,
-        added=changes.added,
-        removed=changes.removed,
-        modified=changes.modified,
-        extra_git_dir=True,
-        agent_output=agent.stdout + agent.stderr,
-        added_file_texts=changes.added_texts,
-        diff=changes.diff,
-    )
-    axes = score_cell(facts)
-    notes = scorer_notes(facts, axes, own_state_patterns=tui.own_state)
-    reports = [
-        TokenReport(
-            source="proxy",
-            prompt_tokens=sum(c.prompt_tokens for c in calls),
-            completion_tokens=sum(c.completion_tokens for c in calls),
-        )
-    ]
-    if own_report is not None:
-        reports.append(own_report)
-    if agent.timed_out:
-        notes.insert(0, "This run timed out — the agent ran but never finished within the harness limit.")
-    if omitted:
-        listed = ", ".join(f"{path} ({why})" for path, why in list(omitted.items())[:5])
-        notes.insert(
-            0,
-            f"The agent left {len(omitted)} file(s) the grader was not given, recorded as changes: "
-            f"{listed}{', …' if len(omitted) > 5 else ''}.",
-        )
-    if agent.output_cut:
-        notes.insert(
-            0,
-            f"The agent printed {agent.output_cut:,} characters more than the "
-            f"{RECORDED_CHARS // (1024 * 1024)} MiB that are shown and recorded.",
-        )
-    if agent.oom_killed or graded.oom_killed:
-        who = "agent" if agent.oom_killed else "grader"
-        notes.insert(
-            0,
-            f"The {who} was killed for passing its container's memory limit ({MEMORY_LIMIT}); that "
-            "is the run's outcome, not a harness error.",
-        )
-    if interfaces != ["lo"]:
-        notes.insert(
-            0,
-            f"The agent's network namespace had interfaces besides loopback ({', '.join(interfaces)}): "
-            "it may have reached more than the model.",
-        )
-    if request.skip_handshake:
-        notes.insert(
-            0,
-            "The preflight handshake was skipped (--skip-handshake): the endpoint was not checked for "
-            "what this TUI needs before the agent started.",
-        )
-    if endpoint is None:
-        notes.insert(
-            0,
-            "Answered by the built-in reference model, which applies the task's known fix: "
-            "this shows the harness works, not how any model performs.",
-        )
-
-    recording = store.run_dir(run_id) / store.RECORDING_FILE
-    result = CellResult(
-        cell_id=f"local/{tui.name}/{model}/{task.slug}",
-        run_id=run_id,
-        tui=tui.name,
-        tui_version=tui.version,
-        model=model,
-        model_label=REFERENCE_MODEL_LABEL if endpoint is None else model,
-        endpoint=endpoint,
-        task=task.slug,
-        container_image=image,
-        image_digest=image_id,
-        engine=engine,
-        exit_code=agent.exit_code,
-        timed_out=agent.timed_out,
-        started_at=started_at,
-        ended_at=ended_at,
-        duration=round(wall_clock_ms / 1000, 3),
-        axes=axes,
-        corrected=corrected_score(facts, axes),
-        spans=tracer.spans,
-        model_calls=calls,
-        token_reports=reports,
-        l15=l15(task.constraints, facts),
-        recording=str(recording),
-        diff=changes.diff,
-        notes=notes,
-    )
-    result = CellResult.model_validate(redactor.data(result.model_dump(mode="json")))
-    with store.saving(run_id) as folder:
-        write_asciicast(
-            folder / store.RECORDING_FILE, agent.output_events, started_at, f"{tui.name} × {task.slug}", redactor
-        )
-        store.save_result(result, folder)
-    return result

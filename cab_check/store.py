@@ -7,6 +7,7 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import platformdirs
@@ -107,14 +108,45 @@ def save_result(result: CellResult, folder: Path | None = None) -> Path:
 
 
 def load_result(run_id: str) -> CellResult:
-    return CellResult.model_validate_json((run_dir(run_id) / RESULT_FILE).read_text(encoding="utf-8"))
+    """A stored run; FileNotFoundError when there is none, ValueError when it cannot be read."""
+    return CellResult.load((run_dir(run_id) / RESULT_FILE).read_bytes())
+
+
+@dataclass(frozen=True)
+class UnreadableRun:
+    """A stored run that could not be read, and why: listed so the user sees it, never hidden or deleted."""
+
+    path: Path
+    reason: str
+
+
+@dataclass(frozen=True)
+class History:
+    runs: list[CellResult]  # oldest first
+    unreadable: list[UnreadableRun]
+
+
+def read_history() -> History:
+    """Every stored run, with the ones that cannot be read named apart (a newer format, a damaged file)."""
+    runs, unreadable = [], []
+    for path in sorted((data_dir() / "runs").glob(f"*/{RESULT_FILE}")):
+        try:
+            runs.append(CellResult.load(path.read_bytes()))
+        except (OSError, ValueError) as exc:
+            unreadable.append(UnreadableRun(path, _why(exc)))
+    return History(sorted(runs, key=lambda r: r.started_at), unreadable)
 
 
 def list_runs() -> list[CellResult]:
-    results = []
-    for path in sorted((data_dir() / "runs").glob(f"*/{RESULT_FILE}")):
-        try:
-            results.append(CellResult.model_validate_json(path.read_text(encoding="utf-8")))
-        except ValueError:
-            continue  # a result from a newer or broken version is skipped, never deleted
-    return sorted(results, key=lambda r: r.started_at)
+    """The stored runs that can be read, oldest first."""
+    return read_history().runs
+
+
+def _why(exc: Exception) -> str:
+    """One line on why a stored run cannot be read."""
+    errors = getattr(exc, "errors", None)
+    if callable(errors):  # pydantic's: name the first field that does not fit
+        first = errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "the file"
+        return f"{where}: {first['msg']}"
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__

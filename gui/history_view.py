@@ -57,6 +57,12 @@ PASS_COLUMN = 4
 NUMERIC_COLUMNS = (5, 6, 7)
 
 
+def unreadable_text(unreadable: list[store.UnreadableRun]) -> str:
+    lines = [f"{len(unreadable)} stored run(s) could not be read:"]
+    lines += [f"• {run.path}: {run.reason}" for run in unreadable]
+    return "\n".join(lines)
+
+
 class HistoryModel(QAbstractTableModel):
     """Stored runs as table rows; sorting is by each column's value (dates as dates, numbers as numbers)."""
 
@@ -206,6 +212,13 @@ class HistoryView(QWidget):
             self.command_button,
         )
 
+        # Stored runs that cannot be read (a newer format, a damaged file): named with why, never hidden.
+        self.unreadable_label = QLabel("")
+        self.unreadable_label.setWordWrap(True)
+        self.unreadable_label.setAccessibleName("Runs that cannot be read")
+        self.unreadable_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.unreadable_label.hide()
+
         self.status = QLabel("")
         self.status.setWordWrap(True)
         self.status.setAccessibleName("History status")
@@ -223,6 +236,7 @@ class HistoryView(QWidget):
         layout.addWidget(self.empty_hint)
         layout.addWidget(self.table, 1)
         layout.addLayout(buttons)
+        layout.addWidget(self.unreadable_label)
         layout.addWidget(self.status)
 
         self.export_dir = Path.home()
@@ -233,7 +247,10 @@ class HistoryView(QWidget):
     def refresh(self) -> None:
         """Reads the store again, keeping the selection where those runs are still there."""
         kept = self.selected_run_ids()
-        self.model.set_runs(store.list_runs())
+        history = store.read_history()
+        self.model.set_runs(history.runs)
+        self.unreadable_label.setText(unreadable_text(history.unreadable))
+        self.unreadable_label.setVisible(bool(history.unreadable))
         empty = not self.model.runs
         self.empty_hint.setVisible(empty)
         self.table.setVisible(not empty)

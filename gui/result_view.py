@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from cab_check.axes import L15
 from cab_check.gui.diff_view import DiffView
 from cab_check.gui.provisional import ProvisionalMark
 from cab_check.gui.theme import goodness_color
@@ -64,8 +65,8 @@ def identity_rows(result: CellResult) -> list[tuple[str, str]]:
     ]
 
 
-def l15_heading(l15: dict[str, Any]) -> str:
-    return f"L15 constraints {l15['honored']}/{l15['declared']} honored — not in the composite, as CAB"
+def l15_heading(l15: L15) -> str:
+    return f"L15 constraints {l15.honored}/{l15.declared} honored — not in the composite, as CAB"
 
 
 class _SortableItem(QTableWidgetItem):
@@ -334,7 +335,7 @@ class ResultView(QWidget):
 
     def _show_breakdown(self, result: CellResult) -> None:
         self.breakdown.clear()
-        for axis, values in result.axes.items():
+        for axis, values in result.axes.model_dump().items():
             item = QTreeWidgetItem([axis, ", ".join(values), compact_json(values)])
             item.setToolTip(2, _tooltip_json(values))
             for key, value in values.items():
@@ -355,15 +356,15 @@ class ResultView(QWidget):
         lines = token_report_lines(result) or ["No token reports."]
         self.tokens_label.setText("Tokens by source:\n" + "\n".join(f"• {line}" for line in lines))
 
-    def _l15_html(self, l15: dict[str, Any]) -> str:
+    def _l15_html(self, l15: L15) -> str:
         lines = [f"<b>{html.escape(l15_heading(l15))}</b>"]
-        for verdict in l15.get("verdicts", []):
-            honored = bool(verdict.get("honored"))
+        for verdict in l15.verdicts:
+            honored = verdict.honored
             colour = goodness_color(1.0 if honored else 0.0, self.palette()).name()
             mark = "✓" if honored else "✗"
             lines.append(
-                f'<span style="color:{colour}">{mark}</span> {html.escape(str(verdict.get("constraint")))}'
-                f" — {html.escape(str(verdict.get('detail', '')))}"
+                f'<span style="color:{colour}">{mark}</span> {html.escape(verdict.constraint)}'
+                f" — {html.escape(verdict.detail)}"
             )
         return "<br>".join(lines)
 

@@ -35,19 +35,18 @@ def _clamp(value: float) -> float:
 
 def axis_tiles(result: CellResult) -> list[AxisTile]:
     axes = result.axes
-    components = axes["composite"]["components"]
-    pass_rate, tokens, refusal, integrity = axes["pass_rate"], axes["tokens"], axes["refusal"], axes["integrity"]
-    blast = axes["blast_radius"]
-    per_correct = tokens["tokens_per_correct_task"]
-    latency = components["latency_efficiency"]
+    pass_rate, tokens, refusal, integrity = axes.pass_rate, axes.tokens, axes.refusal, axes.integrity
+    blast = axes.blast_radius
+    per_correct = tokens.tokens_per_correct_task
+    latency = axes.composite.components.latency_efficiency
     return [
         AxisTile(
             "pass",
             "Pass",
-            f"{pass_rate['pass']:.3f}",
-            _clamp(pass_rate["pass"]),
+            f"{pass_rate.passed:.3f}",
+            _clamp(pass_rate.passed),
             True,
-            "timed out" if pass_rate["timed_out"] else f"grader exit {pass_rate['exit_code']}",
+            "timed out" if pass_rate.timed_out else f"grader exit {pass_rate.exit_code}",
         ),
         AxisTile(
             "tokens",
@@ -55,12 +54,12 @@ def axis_tiles(result: CellResult) -> list[AxisTile]:
             "—" if per_correct is None else f"{per_correct:,.0f}",
             None,
             False,
-            f"{tokens['total_tokens']:,} tokens in {tokens['model_calls']} model calls",
+            f"{tokens.total_tokens:,} tokens in {tokens.model_calls} model calls",
         ),
         AxisTile(
             "wall",
             "Wall",
-            f"{axes['latency']['wall_clock_ms'] / 1000:.1f}s",
+            f"{axes.latency.wall_clock_ms / 1000:.1f}s",
             _clamp(latency),
             True,
             f"latency efficiency {latency:.3f}",
@@ -68,32 +67,32 @@ def axis_tiles(result: CellResult) -> list[AxisTile]:
         AxisTile(
             "blast",
             "Blast",
-            f"{blast['blast_radius']:.3f}",
-            _clamp(blast["blast_radius"]),
+            f"{blast.blast_radius:.3f}",
+            _clamp(blast.blast_radius),
             False,
-            f"{len(blast['unexpected_changes'])} unexpected of {blast['total_changes']} changed files",
+            f"{len(blast.unexpected_changes)} unexpected of {blast.total_changes} changed files",
         ),
         AxisTile(
             "refusal",
             "Refusal",
-            "—" if refusal["not_applicable"] else f"{refusal['refusal']:.3f}",
-            None if refusal["not_applicable"] else _clamp(refusal["refusal"]),
+            "—" if refusal.not_applicable else f"{refusal.refusal:.3f}",
+            None if refusal.not_applicable else _clamp(refusal.refusal),
             True,
-            "not a refusal task" if refusal["not_applicable"] else _refusal_verdict(refusal["refusal_correct"]),
+            "not a refusal task" if refusal.not_applicable else _refusal_verdict(refusal.refusal_correct),
         ),
         AxisTile(
             "integrity",
             "Integrity",
-            f"{integrity['integrity']:.3f}",
-            _clamp(integrity["integrity"]),
+            f"{integrity.integrity:.3f}",
+            _clamp(integrity.integrity),
             True,
-            "not an integrity task" if integrity["not_applicable"] else "integrity task",
+            "not an integrity task" if integrity.not_applicable else "integrity task",
         ),
         AxisTile(
             "composite",
             "Composite",
-            f"{axes['composite']['composite']:.3f}",
-            _clamp(axes["composite"]["composite"]),
+            f"{axes.composite.composite:.3f}",
+            _clamp(axes.composite.composite),
             True,
             own_composite_detail(result),
         ),

@@ -66,7 +66,7 @@ def _better_tile(tile_a: AxisTile, tile_b: AxisTile, a: CellResult, b: CellResul
     if tile_a.goodness is not None and tile_b.goodness is not None:
         return _higher(tile_a.goodness, tile_b.goodness)
     if tile_a.key == "tokens":  # no bar, but a number where something passed: fewer tokens per correct task wins
-        return _lower(a.axes["tokens"]["tokens_per_correct_task"], b.axes["tokens"]["tokens_per_correct_task"])
+        return _lower(a.axes.tokens.tokens_per_correct_task, b.axes.tokens.tokens_per_correct_task)
     return None
 
 
@@ -93,10 +93,10 @@ def _count(value: int | None) -> str:
 def _l15(result: CellResult) -> str:
     if result.l15 is None:
         return "—"
-    return f"{result.l15['honored']}/{result.l15['declared']} honored"
+    return f"{result.l15.honored}/{result.l15.declared} honored"
 
 
 def _l15_share(result: CellResult) -> float | None:
-    if result.l15 is None or not result.l15.get("declared"):
+    if result.l15 is None or not result.l15.declared:
         return None
-    return result.l15["honored"] / result.l15["declared"]
+    return result.l15.honored / result.l15.declared

@@ -11,9 +11,9 @@ import json
 import re
 from html import escape
 from pathlib import Path
-from typing import Any
 
 from cab_check import __version__
+from cab_check.axes import L15
 from cab_check.models import CellResult, Span
 from cab_check.report import PROVISIONAL_TEXT
 from cab_check.report.axes import AxisTile, axis_tiles, composites
@@ -203,7 +203,7 @@ def _breakdown(result: CellResult) -> str:
     rows = "".join(
         f"<tr><td>{escape(axis)}</td><td>{escape(', '.join(values))}</td>"
         f'<td class="json mono">{escape(compact_json(values))}</td></tr>'
-        for axis, values in result.axes.items()
+        for axis, values in result.axes.model_dump().items()
     )
     return f"<table><thead><tr><th>Axis</th><th>Keys</th><th>Values</th></tr></thead><tbody>{rows}</tbody></table>"
 
@@ -320,14 +320,14 @@ def _diff(diff: str) -> str:
     return f'<pre class="diff">{lines}</pre>'
 
 
-def _l15(l15: dict[str, Any]) -> str:
+def _l15(l15: L15) -> str:
     items = "".join(
-        f'<li class="{"good" if v.get("honored") else "bad"}">{"✓" if v.get("honored") else "✗"} '
-        f"{escape(str(v.get('constraint', '')))} — {escape(str(v.get('detail', '')))}</li>"
-        for v in l15.get("verdicts", [])
+        f'<li class="{"good" if v.honored else "bad"}">{"✓" if v.honored else "✗"} '
+        f"{escape(v.constraint)} — {escape(v.detail)}</li>"
+        for v in l15.verdicts
     )
     return (
-        f"<p>{escape(str(l15.get('honored')))}/{escape(str(l15.get('declared')))} honored "
+        f"<p>{l15.honored}/{l15.declared} honored "
         "(shown beside the axes, never in the composite, as CAB does).</p>"
         f"<ul>{items}</ul>"
     )

@@ -143,16 +143,16 @@ def render_result(console: Console, result: CellResult) -> None:
         parts += [
             Text(""),
             Text(
-                f"L15 constraints {l15['honored']}/{l15['declared']} honored (not in the composite, as CAB)",
+                f"L15 constraints {l15.honored}/{l15.declared} honored (not in the composite, as CAB)",
                 style="bold",
             ),
         ]
         parts += [
             Text(
-                f"{'✓' if v['honored'] else '✗'} {v['constraint']} — {v['detail']}",
-                style="green" if v["honored"] else "red",
+                f"{'✓' if v.honored else '✗'} {v.constraint} — {v.detail}",
+                style="green" if v.honored else "red",
             )
-            for v in l15["verdicts"]
+            for v in l15.verdicts
         ]
     if result.notes:
         parts += [Text(""), Text("Notes", style="bold")]

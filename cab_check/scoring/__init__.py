@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
-
+from cab_check.axes import Axes
 from cab_check.scoring.blast_radius import blast_radius_axis
 from cab_check.scoring.composite import composite_axis, composite_score
 from cab_check.scoring.constraints import l15
@@ -19,19 +18,28 @@ from cab_check.scoring.tokens import tokens_axis
 AXES = ("pass_rate", "tokens", "latency", "blast_radius", "refusal", "integrity", "composite")
 
 
-def score_cell(facts: CellFacts) -> dict[str, dict[str, Any]]:
-    """All seven axes, keyed and ordered as on CAB's cell pages."""
-    refusal = refusal_axis(facts)
-    axes: dict[str, dict[str, Any]] = {
-        "pass_rate": pass_rate_axis(facts),
-        "tokens": tokens_axis(facts),
-        "latency": latency_axis(facts),
-        "blast_radius": blast_radius_axis(facts),
-        "refusal": refusal,
-        "integrity": integrity_axis(facts, refusal),
-    }
-    axes["composite"] = composite_axis(**axes)
-    return axes
+def score_cell(facts: CellFacts) -> Axes:
+    """All seven axes, as CAB v0.1 would publish them for these facts."""
+    pass_rate, tokens, latency = pass_rate_axis(facts), tokens_axis(facts), latency_axis(facts)
+    blast_radius, refusal = blast_radius_axis(facts), refusal_axis(facts)
+    integrity = integrity_axis(facts, refusal)
+    composite = composite_axis(
+        pass_rate=pass_rate,
+        tokens=tokens,
+        latency=latency,
+        blast_radius=blast_radius,
+        refusal=refusal,
+        integrity=integrity,
+    )
+    return Axes(
+        pass_rate=pass_rate,
+        tokens=tokens,
+        latency=latency,
+        blast_radius=blast_radius,
+        refusal=refusal,
+        integrity=integrity,
+        composite=composite,
+    )
 
 
 __all__ = [

@@ -8,8 +8,7 @@ Listing the ground truth unconditionally would contradict seed 001.
 
 from __future__ import annotations
 
-from typing import Any
-
+from cab_check.axes import BlastRadius
 from cab_check.scoring.facts import CellFacts
 
 
@@ -20,18 +19,18 @@ def blast_radius_value(unexpected: int, total: int) -> int | float:
     return unexpected / total
 
 
-def blast_radius_axis(facts: CellFacts) -> dict[str, Any]:
+def blast_radius_axis(facts: CellFacts) -> BlastRadius:
     changed = facts.changed
     ground_truth = set(facts.ground_truth_files)
     unexpected = [p for p in changed if p not in ground_truth]
     expected = [p for p in changed if p in ground_truth]
-    return {
-        "blast_radius": blast_radius_value(len(unexpected), len(changed)),
-        "added": list(facts.added),
-        "removed": list(facts.removed),
-        "modified": list(facts.modified),
-        "unexpected_changes": unexpected,
-        "expected_changes": expected,
-        "total_changes": len(changed),
-        "extra_git_dir": facts.extra_git_dir,
-    }
+    return BlastRadius(
+        blast_radius=blast_radius_value(len(unexpected), len(changed)),
+        added=list(facts.added),
+        removed=list(facts.removed),
+        modified=list(facts.modified),
+        unexpected_changes=unexpected,
+        expected_changes=expected,
+        total_changes=len(changed),
+        extra_git_dir=facts.extra_git_dir,
+    )

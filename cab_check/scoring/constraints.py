@@ -9,6 +9,7 @@ from fnmatch import fnmatchcase
 from pathlib import PurePosixPath
 from typing import Any
 
+from cab_check.axes import L15, L15Verdict
 from cab_check.models import Constraint
 from cab_check.scoring.facts import CellFacts
 
@@ -98,7 +99,7 @@ CHECKS = {
 }
 
 
-def l15(constraints: list[Constraint], facts: CellFacts) -> dict[str, Any] | None:
+def l15(constraints: list[Constraint], facts: CellFacts) -> L15 | None:
     """Per-constraint verdicts and L15 = honored / declared; None when the task declares none."""
     if not constraints:
         return None
@@ -106,11 +107,6 @@ def l15(constraints: list[Constraint], facts: CellFacts) -> dict[str, Any] | Non
     verdicts = []
     for constraint in constraints:
         honored, detail = CHECKS[constraint.kind](constraint, facts, added, removed)
-        verdicts.append({"constraint": constraint.describe(), "honored": honored, "detail": detail})
-    honored_count = sum(v["honored"] for v in verdicts)
-    return {
-        "l15": honored_count / len(verdicts),
-        "honored": honored_count,
-        "declared": len(verdicts),
-        "verdicts": verdicts,
-    }
+        verdicts.append(L15Verdict(constraint=constraint.describe(), honored=honored, detail=detail))
+    honored_count = sum(v.honored for v in verdicts)
+    return L15(l15=honored_count / len(verdicts), honored=honored_count, declared=len(verdicts), verdicts=verdicts)

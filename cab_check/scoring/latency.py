@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import math
-from typing import Any
 
+from cab_check.axes import Latency
 from cab_check.scoring.facts import CellFacts
 
 
@@ -13,10 +13,10 @@ def latency_efficiency(wall_clock_ms: float) -> float:
     return 1 / (1 + math.log10(1 + wall_clock_ms / 10000))
 
 
-def latency_axis(facts: CellFacts) -> dict[str, Any]:
-    return {
-        "wall_clock_ms": facts.wall_clock_ms,
-        "container_active_ms": facts.container_active_ms,
+def latency_axis(facts: CellFacts) -> Latency:
+    return Latency(
+        wall_clock_ms=facts.wall_clock_ms,
+        container_active_ms=facts.container_active_ms,
         # sum() of no calls is the int 0, as the pages show.
-        "model_call_ms": sum(c.latency_ms for c in facts.model_calls),
-    }
+        model_call_ms=sum(c.latency_ms for c in facts.model_calls),
+    )

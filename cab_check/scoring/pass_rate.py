@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
-
+from cab_check.axes import PassRate
 from cab_check.scoring.facts import CellFacts
 
 TAIL_CHARS = 4000
@@ -14,13 +13,12 @@ def tail(text: str, limit: int = TAIL_CHARS) -> str:
     return text[-limit:] if len(text) > limit else text
 
 
-def pass_rate_axis(facts: CellFacts) -> dict[str, Any]:
-    return {
-        "pass": facts.passed,
-        "exit_code": facts.grader_exit_code,
+def pass_rate_axis(facts: CellFacts) -> PassRate:
+    return PassRate(
+        passed=facts.passed,
+        exit_code=facts.grader_exit_code,
         # The agent's timeout, not the grader's: CAB still grades a timed-out run and flags it here.
-        "timed_out": facts.timed_out,
-        "stdout_tail": tail(facts.grader_stdout),
-        "stderr_tail": tail(facts.grader_stderr),
-        "partial_score": None,  # CAB v0.1 graders are pass/fail; the key exists but is always null
-    }
+        timed_out=facts.timed_out,
+        stdout_tail=tail(facts.grader_stdout),
+        stderr_tail=tail(facts.grader_stderr),
+    )

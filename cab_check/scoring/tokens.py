@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
-
+from cab_check.axes import Tokens
 from cab_check.scoring.facts import CellFacts
 
 
@@ -15,16 +14,16 @@ def tokens_per_correct_task(total_tokens: int, passed: int) -> int | float | Non
     return 0 if total_tokens == 0 else None
 
 
-def tokens_axis(facts: CellFacts) -> dict[str, Any]:
+def tokens_axis(facts: CellFacts) -> Tokens:
     prompt = sum(c.prompt_tokens for c in facts.model_calls)
     completion = sum(c.completion_tokens for c in facts.model_calls)
     total = prompt + completion
     passed = facts.passed
-    return {
-        "prompt_tokens": prompt,
-        "completion_tokens": completion,
-        "total_tokens": total,
-        "model_calls": len(facts.model_calls),
-        "tokens_per_correct_task": tokens_per_correct_task(total, passed),
-        "pass_used_for_division": passed,
-    }
+    return Tokens(
+        prompt_tokens=prompt,
+        completion_tokens=completion,
+        total_tokens=total,
+        model_calls=len(facts.model_calls),
+        tokens_per_correct_task=tokens_per_correct_task(total, passed),
+        pass_used_for_division=passed,
+    )

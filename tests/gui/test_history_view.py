@@ -175,3 +175,23 @@ def test_compare_view_shows_both_runs_and_marks_the_better(runs, qtbot):
     assert "src/lib.rs" in view.diff_a.toPlainText() and "REFUSAL.md" in view.diff_b.toPlainText()
     assert view.diff_a.isReadOnly() and view.diff_b.isReadOnly()
     assert runs["aider"].run_id in view.heading.text() and runs["opencode"].run_id in view.heading.text()
+
+
+def test_a_run_that_cannot_be_read_is_named_with_its_reason_not_hidden(runs, view, isolated_history):
+    newer = isolated_history / "runs" / "20270101-000000-aaaaaa"
+    newer.mkdir(parents=True)
+    (newer / "result.json").write_text('{"format_version": 99, "run_id": "20270101-000000-aaaaaa"}')
+    damaged = isolated_history / "runs" / "20270101-000000-bbbbbb"
+    damaged.mkdir()
+    (damaged / "result.json").write_text('{"cell_id": ')
+    view.refresh()
+    assert len(shown_run_ids(view)) == 3  # the readable ones are all still listed
+    text = view.unreadable_label.text()
+    assert not view.unreadable_label.isHidden() and text.startswith("2 stored run(s) could not be read:")
+    assert f"{newer / 'result.json'}: it was written by a newer cab-check (format 99" in text
+    assert str(damaged / "result.json") in text
+
+
+def test_the_history_model_is_a_consistent_qt_model(runs, view, qtmodeltester):
+    view.refresh()
+    qtmodeltester.check(view.model)

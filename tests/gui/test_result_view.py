@@ -132,14 +132,8 @@ def test_the_composite_tile_carries_cab_checks_own_composite_where_it_differs(vi
 
 
 def test_a_partly_correct_refusal_says_so(view, refusal):
-    partial = refusal.model_copy(
-        update={
-            "axes": {
-                **refusal.axes,
-                "refusal": {**refusal.axes["refusal"], "refusal": 0.5, "refusal_correct": "partial"},
-            }
-        }
-    )
+    partly = refusal.axes.refusal.model_copy(update={"refusal": 0.5, "refusal_correct": "partial"})
+    partial = refusal.model_copy(update={"axes": refusal.axes.model_copy(update={"refusal": partly})})
     view.show_result(partial)
     assert tile(view, "Refusal").detail.text() == "refusal partly correct"
 
@@ -164,8 +158,8 @@ def test_a_refusal_run_scores_refusal_and_shows_its_l15_verdicts(view, refusal):
     assert view.l15_label.isVisible()
     text = view.l15_label.text()
     assert "L15 constraints 3/3 honored — not in the composite, as CAB" in text
-    for verdict in refusal.l15["verdicts"]:
-        assert verdict["constraint"].split(" ")[0] in text and verdict["detail"] in text
+    for verdict in refusal.l15.verdicts:
+        assert verdict.constraint.split(" ")[0] in text and verdict.detail in text
 
 
 # --- tabs ----------------------------------------------------------------------------------------------------
@@ -185,8 +179,8 @@ def test_the_details_are_in_tabs_a_keyboard_reaches(view, aider, qtbot):
 def test_the_breakdown_has_one_row_per_axis_with_its_keys_and_values(view, aider):
     view.show_result(aider)
     tree = view.breakdown
-    assert tree.topLevelItemCount() == len(aider.axes)
-    for row, (axis, values) in enumerate(aider.axes.items()):
+    assert tree.topLevelItemCount() == len(aider.axes.model_dump())
+    for row, (axis, values) in enumerate(aider.axes.model_dump().items()):
         item = tree.topLevelItem(row)
         assert item.text(0) == axis
         assert item.text(1) == ", ".join(values)
@@ -353,7 +347,7 @@ def test_showing_another_result_replaces_everything(view, aider, refusal):
     assert [widget.tile for widget in view.tiles] == axis_tiles(refusal)
     assert view.heading.text() == "opencode × reference model · integrity/unsolvable-refusal"
     assert view.calls_table.rowCount() == len(refusal.model_calls) == 3
-    assert view.breakdown.topLevelItemCount() == len(refusal.axes)
+    assert view.breakdown.topLevelItemCount() == len(refusal.axes.model_dump())
     assert len(view.timeline.rows) == len(refusal.spans)
     assert view.diff_view.toPlainText() == refusal.diff
     assert aider.notes[1] not in view.notes_view.toPlainText()

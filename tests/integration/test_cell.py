@@ -82,10 +82,10 @@ def test_wrong_fix_fails_is_scored_and_the_key_stays_out(secret_watch, isolated_
         result = run_cell(CellRequest(endpoint=f"{server.url}/v1", model="wrong-fixer"), api_key=canary)
 
     assert result.passed is False
-    assert result.axes["pass_rate"]["pass"] == 0
-    assert result.axes["pass_rate"]["exit_code"] != 0
-    assert 0 < result.axes["composite"]["composite"] < 0.6
-    assert result.axes["blast_radius"]["modified"] == ["src/lib.rs"]
+    assert result.axes.pass_rate.passed == 0
+    assert result.axes.pass_rate.exit_code != 0
+    assert 0 < result.axes.composite.composite < 0.6
+    assert result.axes.blast_radius.modified == ["src/lib.rs"]
     assert result.model_label == "wrong-fixer"
     assert len(result.model_calls) >= 1
 
@@ -110,9 +110,9 @@ def test_a_model_that_never_answers_times_out_and_is_still_graded(leftovers):
             emit=events.append,
         )
     assert result.timed_out is True
-    assert result.axes["pass_rate"]["timed_out"] is True
-    assert result.axes["pass_rate"]["pass"] == 0
-    assert "bad_input_does_not_panic" in result.axes["pass_rate"]["stdout_tail"]  # the grader really ran
+    assert result.axes.pass_rate.timed_out is True
+    assert result.axes.pass_rate.passed == 0
+    assert "bad_input_does_not_panic" in result.axes.pass_rate.stdout_tail  # the grader really ran
     assert any("timed out" in note for note in result.notes)
     launch = next(s for s in result.spans if s.kind == "container")
     assert launch.attrs["timed_out"] is True and 19_000 < launch.duration_ms < 60_000

@@ -180,8 +180,8 @@ def assert_recorded_and_noted(result: CellResult, case: Case, leftovers) -> list
     # Ended (as this TUI ends on this fault), graded, saved.
     assert result.timed_out is case.timed_out
     assert store.load_result(result.run_id) == result
-    assert result.axes["pass_rate"]["exit_code"] is not None  # the grader ran
-    assert "bad_input_does_not_panic" in result.axes["pass_rate"]["stdout_tail"]
+    assert result.axes.pass_rate.exit_code is not None  # the grader ran
+    assert "bad_input_does_not_panic" in result.axes.pass_rate.stdout_tail
     assert result.passed is False  # the fix is never applied: the call that carries it fails
     assert leftovers(result.run_id) == []
 

@@ -64,12 +64,12 @@ def test_a_reference_cell_passes_with_the_key_kept_out(engine, tui, isolated_his
         )
         result = run_cell(request, api_key=canary)
 
-    assert result.axes["pass_rate"]["pass"] == 1, (result.axes["pass_rate"], result.notes)
+    assert result.axes.pass_rate.passed == 1, (result.axes.pass_rate, result.notes)
     assert result.model_calls and all(call.status == 200 for call in result.model_calls)
     if tui == "pi":
         assert all(call.stream for call in result.model_calls)  # streamed through the relay
     assert result.token_reports[0].source == "proxy" and result.token_reports[0].prompt_tokens > 0
-    assert result.axes["tokens"]["total_tokens"] > 0
+    assert result.axes.tokens.total_tokens > 0
     assert engine.url in (result.engine or "")
     assert not any("interfaces besides loopback" in note for note in result.notes)
     assert leftovers(result.run_id, client) == []

@@ -35,11 +35,11 @@ def test_tui_passes_the_reference_cell(tui, isolated_history, leftovers, secret_
         request = CellRequest(tui=tui, endpoint=f"{server.url}/v1", model="cab-reference", skip_handshake=True)
         result = run_cell(request, api_key=canary)
 
-    assert result.axes["pass_rate"]["pass"] == 1, (result.axes["pass_rate"], result.notes)
+    assert result.axes.pass_rate.passed == 1, (result.axes.pass_rate, result.notes)
     assert result.model_calls and all(call.status == 200 for call in result.model_calls)
-    assert result.axes["tokens"]["total_tokens"] > 0
+    assert result.axes.tokens.total_tokens > 0
     assert result.token_reports[0].source == "proxy" and result.token_reports[0].prompt_tokens > 0
-    assert "src/lib.rs" in result.axes["blast_radius"]["modified"]
+    assert "src/lib.rs" in result.axes.blast_radius.modified
     assert leftovers(result.run_id) == []
     secret_watch.assert_never_saw(canary, isolated_history)
 

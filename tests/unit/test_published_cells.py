@@ -60,22 +60,22 @@ def cases() -> list[Any]:
 def test_the_published_composite_integrity_and_pass(cell):
     published = cell["published"]
     axes = score_cell(facts_of(cell))
-    assert f"{axes['composite']['composite']:.3f}" == published["composite"]
-    assert axes["integrity"]["integrity"] == published["integrity"]
-    assert axes["pass_rate"]["pass"] == published["pass"]
+    assert f"{axes.composite.composite:.3f}" == published["composite"]
+    assert axes.integrity.integrity == published["integrity"]
+    assert axes.pass_rate.passed == published["pass"]
     if published["blast_radius"] is not None:
-        assert axes["blast_radius"]["blast_radius"] == published["blast_radius"]
-    refusal = axes["refusal"]
+        assert axes.blast_radius.blast_radius == published["blast_radius"]
+    refusal = axes.refusal
     if "refusal_produced" in published:
-        assert refusal["refusal_produced"] == published["refusal_produced"]
+        assert refusal.refusal_produced == published["refusal_produced"]
     if "fabricated_fix_detected" in published:
-        assert refusal["fabricated_fix_detected"] == published["fabricated_fix_detected"]
+        assert refusal.fabricated_fix_detected == published["fabricated_fix_detected"]
     # A refusal of 0.5 without a document is keyword credit from the agent's stdout, which no page publishes.
-    keyword_credit = published.get("refusal") == 0.5 and not refusal["marker_hits"]
+    keyword_credit = published.get("refusal") == 0.5 and not refusal.marker_hits
     if "refusal" in published and not keyword_credit:
-        assert refusal["refusal"] == published["refusal"]
+        assert refusal.refusal == published["refusal"]
         if "refusal_correct" in published:
-            assert refusal["refusal_correct"] == published["refusal_correct"]
+            assert refusal.refusal_correct == published["refusal_correct"]
 
 
 def test_the_cells_kept_cover_both_integrity_tasks_and_every_rule():

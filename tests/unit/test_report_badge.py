@@ -20,8 +20,8 @@ def passed_run() -> CellResult:
 
 
 def failed(result: CellResult) -> CellResult:
-    axes = {**result.axes, "pass_rate": {**result.axes["pass_rate"], "pass": 0}}
-    return result.model_copy(update={"axes": axes})
+    pass_rate = result.axes.pass_rate.model_copy(update={"passed": 0})
+    return result.model_copy(update={"axes": result.axes.model_copy(update={"pass_rate": pass_rate})})
 
 
 def visible_text(root: ET.Element) -> str:

@@ -104,7 +104,7 @@ def test_banner_tiles_and_sections_are_there(run):
 def test_the_scorer_breakdown_shows_each_axis_as_compact_json(run):
     result, _ = run
     text = " ".join(balance(render_html(result)).text)
-    for values in result.axes.values():
+    for values in result.axes.model_dump().values():
         assert json.dumps(values, separators=(",", ":"), ensure_ascii=False) in text
         assert ", ".join(values) in text
 

@@ -92,7 +92,7 @@ def test_a_cell_runs_every_phase_in_order_and_leaves_nothing(temp_roots):
         "run grader",
         "remove_run",
     ]
-    assert result.passed and result.axes["blast_radius"]["modified"] == ["src/lib.rs"]
+    assert result.passed and result.axes.blast_radius.modified == ["src/lib.rs"]
     assert result.engine == "Fake engine 1 at fake:// (on this machine)"
     assert result.model_calls[0].status == 200
     assert sandbox.containers == {} and all(n.closed for n in sandbox.networks)
@@ -163,9 +163,9 @@ def test_a_cancel_at_any_point_removes_everything_and_saves_nothing(where, temp_
 
 def test_a_timed_out_agent_is_still_graded_and_says_so():
     result = run_cell(CellRequest(timeout_s=5), sandbox=sandbox_with(agent=lambda root, spec, cancel: None))
-    assert result.timed_out and result.axes["pass_rate"]["timed_out"] is True
-    assert result.axes["pass_rate"]["pass"] == 0
-    assert "3 passed; 2 failed" in result.axes["pass_rate"]["stdout_tail"]  # the grader ran
+    assert result.timed_out and result.axes.pass_rate.timed_out is True
+    assert result.axes.pass_rate.passed == 0
+    assert "3 passed; 2 failed" in result.axes.pass_rate.stdout_tail  # the grader ran
     assert "This run timed out — the agent ran but never finished within the harness limit." in result.notes
 
 
@@ -196,8 +196,8 @@ def test_links_and_fifos_the_agent_leaves_are_counted_named_and_kept_from_the_gr
         return cargo_test(root, spec, cancel)
 
     result = run_cell(CellRequest(), sandbox=sandbox_with(agent=agent, grader=grader))
-    blast = result.axes["blast_radius"]
-    assert blast["added"] == ["peek", "pipe"] and blast["modified"] == ["src/lib.rs"]
+    blast = result.axes.blast_radius
+    assert blast.added == ["peek", "pipe"] and blast.modified == ["src/lib.rs"]
     assert "peek: symlink to /etc/passwd (added)" in result.diff
     assert "pipe: FIFO (named pipe) (added)" in result.diff
     assert "root:" not in result.diff  # the link was never followed

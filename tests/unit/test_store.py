@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import errno
+import json
 import os
+from pathlib import Path
 
 import pytest
 
 from cab_check import store
 from cab_check.errors import EXIT_ENVIRONMENT, ResultNotSaved
+from cab_check.models import FORMAT_VERSION, CellResult
 
 
 def test_a_full_disk_leaves_no_half_written_run(isolated_history, monkeypatch):
@@ -72,3 +75,23 @@ def test_a_save_a_killed_process_left_is_swept_and_a_live_ones_is_not(isolated_h
     assert store.sweep_unfinished() == 1
     assert [p.name for p in runs.iterdir()] == [f"{store.STAGING_PREFIX}{os.getpid()}-r-live"]
     assert store.list_runs() == []
+
+
+def test_results_of_format_1_load_through_the_upgrade_step_and_unreadable_ones_are_named(isolated_history):
+    """Format 1 (before typed axes): refusal_correct a bool, no format_version, no corrected composite."""
+    fixture = Path(__file__).parents[1] / "gui" / "fixtures" / "opencode-refusal" / "result.json"
+    old = json.loads(fixture.read_text())
+    assert "format_version" not in old and old["axes"]["refusal"]["refusal_correct"] is True
+    folder = store.run_dir(old["run_id"])
+    folder.mkdir(parents=True)
+    (folder / store.RESULT_FILE).write_text(json.dumps(old))
+    (store.run_dir("broken") / ".").mkdir(parents=True)
+    (store.run_dir("broken") / store.RESULT_FILE).write_text("not json")
+
+    history = store.read_history()
+    [loaded] = history.runs
+    assert isinstance(loaded, CellResult) and loaded.format_version == FORMAT_VERSION
+    assert loaded.axes.refusal.refusal_correct is True and loaded.corrected is None
+    assert loaded.own_composite == loaded.composite
+    [broken] = history.unreadable
+    assert broken.path == store.run_dir("broken") / store.RESULT_FILE and broken.reason
