@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import difflib
-import importlib.util
 import os
 import tomllib
 from importlib import resources as importlib_resources
@@ -13,6 +12,7 @@ from pydantic import ValidationError
 
 from cab_check.errors import TaskInvalid, UnknownTask, UnknownTui
 from cab_check.models import TaskSpec, TuiSpec
+from cab_check.token_parsers import PARSERS
 
 TASK_FILE = "task.toml"
 TUI_FILE = "tui.toml"
@@ -148,8 +148,9 @@ def load_tui(folder: Path) -> TuiSpec:
         tui = TuiSpec(**data, root=folder)
     except ValidationError as exc:
         raise UnknownTui(f"{path}: {_first_problem(exc)}.") from None
-    if tui.token_parser and importlib.util.find_spec(f"cab_check.tokens.{tui.token_parser}") is None:
-        raise UnknownTui(f"{path}: field 'token_parser': there is no parser cab_check.tokens.{tui.token_parser}.")
+    if tui.token_parser and tui.token_parser not in PARSERS:
+        known = ", ".join(sorted(PARSERS))
+        raise UnknownTui(f"{path}: field 'token_parser': there is no parser {tui.token_parser!r}; known: {known}.")
     return tui
 
 

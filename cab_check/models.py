@@ -114,7 +114,7 @@ class TuiSpec(_Strict):
     # Config files the CLI needs, by path relative to its HOME; written fresh for every run.
     files: dict[str, str] = Field(default_factory=dict)
     needs: TuiNeeds = Field(default_factory=TuiNeeds)
-    token_parser: str | None = None  # a module of cab_check.tokens
+    token_parser: str | None = None  # a key of cab_check.token_parsers.PARSERS
     # Glob patterns (workdir-relative) of files the CLI itself writes as its own state.
     own_state: list[str] = Field(default_factory=list)
     # Set for CLIs that no registry we can reach ships: how to make the image the user passes with --image.

@@ -13,7 +13,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from cab_check import archive, catalog, handshake, launch, store, tokens, workspace
+from cab_check import archive, catalog, handshake, launch, store, token_parsers, workspace
 from cab_check.asgi_server import BackgroundServer
 from cab_check.errors import BadInput, CabError, Cancelled
 from cab_check.models import (
@@ -219,7 +219,7 @@ def run_cell(
             archive.extract_files(
                 chunks, "out", out_dir, max_file_bytes=launch.MAX_OUT_FILE_BYTES, max_total_bytes=launch.MAX_OUT_BYTES
             )
-        own_report = tokens.tui_report(tui.token_parser, agent.stdout + agent.stderr, out_dir)
+        own_report = token_parsers.tui_report(tui.token_parser, agent.stdout + agent.stderr, out_dir)
         emit(
             PhaseFinished(
                 phase="agent",

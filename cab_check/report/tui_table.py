@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from cab_check.models import TuiSpec
-from cab_check.tokens import tui_source
+from cab_check.token_parsers import tui_source
 
 WIRE = {
     "chat": "Chat Completions",

@@ -6,6 +6,7 @@ import pytest
 
 from cab_check import catalog
 from cab_check.errors import EXIT_BAD_INPUT, TaskInvalid, UnknownTask, UnknownTui
+from cab_check.token_parsers import PARSERS
 
 RUST_TASKS = ["mutations/rust-error-negated", "polyglot/rust-error-handling", "polyglot/rust-lifetime-fix"]
 
@@ -127,3 +128,16 @@ def test_a_constraint_missing_from_agents_md_is_a_problem(tmp_path):
     (folder / "workdir" / "AGENTS.md").write_text("# Constraints\n\nNone.\n")
     task, problems = catalog.inspect_task(folder)
     assert task is None and "missing: no-new-dependency" in problems[0]
+
+
+def test_a_tui_naming_a_token_parser_that_does_not_exist_is_refused_as_it_loads(tmp_path):
+    folder = tmp_path / "pi"
+    shutil.copytree(catalog.get_tui("pi").root, folder)
+    text = (folder / "tui.toml").read_text().replace('token_parser = "pi"', 'token_parser = "pi2"')
+    (folder / "tui.toml").write_text(text)
+    with pytest.raises(UnknownTui, match=r"field 'token_parser': there is no parser 'pi2'; known: aider, claude_code"):
+        catalog.load_tui(folder)
+
+
+def test_every_registered_token_parser_is_used_by_a_shipped_tui():
+    assert {tui.token_parser for tui in catalog.shipped_tuis().values()} - {None} == set(PARSERS)

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from cab_check.models import TokenReport
+from cab_check.token_parsers.base import TokenParser
 
 # The OpenHands SDK (1.58, openhands/sdk/llm/utils/metrics.py) keeps one Metrics per LLM of a conversation, by
 # usage_id ("agent"; "condenser" when the history is summarized), each with an accumulated_token_usage
@@ -74,3 +75,6 @@ def parse_conversation_states(conversations: Path) -> TokenReport | None:
 
 def parse(output: str, out_dir: Path) -> TokenReport | None:
     return parse_usage_file(out_dir / USAGE_FILE) or parse_conversation_states(out_dir / CONVERSATIONS_DIR)
+
+
+PARSER = TokenParser(source=SOURCE, parse=parse)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from cab_check.tokens import tui_report
-from cab_check.tokens.aider import parse_aider_tokens, parse_count
+from cab_check.token_parsers import tui_report
+from cab_check.token_parsers.aider import parse_aider_tokens, parse_count
 
 
 def test_abbreviated_counts_are_inexact():

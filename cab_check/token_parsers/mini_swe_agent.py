@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from cab_check.models import TokenReport
+from cab_check.token_parsers.base import TokenParser
 
 # mini-swe-agent 2.4 (agents/default.py save(), models/litellm_model.py query()) writes one JSON file:
 #   {"info": {"model_stats": {"instance_cost", "api_calls"}, …}, "messages": [...], "trajectory_format": …}
@@ -49,3 +50,6 @@ def parse_trajectory(path: Path) -> TokenReport | None:
 
 def parse(output: str, out_dir: Path) -> TokenReport | None:
     return parse_trajectory(out_dir / TRAJECTORY)
+
+
+PARSER = TokenParser(source=SOURCE, parse=parse)

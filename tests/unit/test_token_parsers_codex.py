@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from cab_check.tokens import tui_report, tui_source
-from cab_check.tokens.codex import parse_turn_usage
+from cab_check.token_parsers import tui_report, tui_source
+from cab_check.token_parsers.codex import parse_turn_usage
 
 # Real stdout + stderr of `codex exec --json …` against the reference model through the proxy's Responses
 # translation (one exec_command call writing the fix, then text), the command's heredoc cut short. The proxy

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from cab_check.tokens import tui_report, tui_source
-from cab_check.tokens.pi import SESSION_DIR, parse_json_events, parse_session_files
+from cab_check.token_parsers import tui_report, tui_source
+from cab_check.token_parsers.pi import SESSION_DIR, parse_json_events, parse_session_files
 
 # A real session from `pi --print --session-dir /cab/out/pi-sessions` against a scripted endpoint that answered
 # with one write tool call and then text; the written file's content is trimmed.

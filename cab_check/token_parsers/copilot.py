@@ -7,8 +7,9 @@ import re
 from pathlib import Path
 
 from cab_check.models import TokenReport
-from cab_check.tokens import count as _count
-from cab_check.tokens.aider import parse_count
+from cab_check.token_parsers.aider import parse_count
+from cab_check.token_parsers.base import TokenParser
+from cab_check.token_parsers.base import count as _count
 
 # Copilot CLI 1.0.63 writes one events.jsonl per session under $COPILOT_HOME/session-state/<id>/. At the end of a
 # run it appends
@@ -64,3 +65,6 @@ def parse_stats_block(output: str) -> TokenReport | None:
 
 def parse(output: str, out_dir: Path) -> TokenReport | None:
     return parse_session_files(out_dir / SESSION_DIR) or parse_stats_block(output)
+
+
+PARSER = TokenParser(source=SOURCE, parse=parse)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from cab_check.tokens import tui_report, tui_source
-from cab_check.tokens.opencode import parse_step_tokens
+from cab_check.token_parsers import tui_report, tui_source
+from cab_check.token_parsers.opencode import parse_step_tokens
 
 # Real stdout of `opencode run --format json -m cab/cab-reference "…"` against a scripted endpoint that answered
 # with one write tool call and then text; the written file's content and the tool's result are trimmed.

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from cab_check.models import TokenReport
-from cab_check.tokens import json_objects
+from cab_check.token_parsers.base import TokenParser, json_objects
 
 # pi 0.73 writes one JSONL session per run (docs/session-format.md); each assistant reply is a line
 #   {"type":"message", …, "message":{"role":"assistant", …, "usage":{"input","output","cacheRead","cacheWrite",
@@ -58,3 +58,6 @@ def parse_json_events(output: str) -> TokenReport | None:
 
 def parse(output: str, out_dir: Path) -> TokenReport | None:
     return parse_session_files(out_dir / SESSION_DIR) or parse_json_events(output)
+
+
+PARSER = TokenParser(source=SOURCE, parse=parse)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from cab_check.models import TokenReport
-from cab_check.tokens import count as _count
-from cab_check.tokens import json_objects
+from cab_check.token_parsers.base import TokenParser, json_objects
+from cab_check.token_parsers.base import count as _count
 
 # codex exec 0.169 --json prints one JSON object a line; each turn ends with
 #   {"type":"turn.completed","usage":{"input_tokens","cached_input_tokens","cache_write_input_tokens",
@@ -35,3 +35,6 @@ def parse_turn_usage(output: str) -> TokenReport | None:
 
 def parse(output: str, out_dir: Path) -> TokenReport | None:
     return parse_turn_usage(output)
+
+
+PARSER = TokenParser(source=SOURCE, parse=parse)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from cab_check.tokens import tui_report, tui_source
-from cab_check.tokens.claude_code import parse_result
+from cab_check.token_parsers import tui_report, tui_source
+from cab_check.token_parsers.claude_code import parse_result
 
 # Real stdout + stderr of `claude -p … --output-format json --dangerously-skip-permissions` against the reference
 # model through the proxy's Messages translation (Read, Edit, then text: three calls of 12,618 + 13,366 + 15,107

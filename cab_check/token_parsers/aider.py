@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 from cab_check.models import TokenReport
+from cab_check.token_parsers.base import TokenParser
 
 # aider (aider/coders/base_coder.py, calculate_and_show_tokens_and_cost, v0.86) prints once per user message:
 #   "Tokens: {sent} sent[, {w} cache write][, {h} cache hit], {received} received."
@@ -56,3 +57,6 @@ def parse_aider_tokens(text: str) -> TokenReport | None:
 
 def parse(output: str, out_dir: Path) -> TokenReport | None:
     return parse_aider_tokens(output)
+
+
+PARSER = TokenParser(source=SOURCE, parse=parse)

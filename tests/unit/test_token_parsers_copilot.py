@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from cab_check.tokens import tui_report, tui_source
-from cab_check.tokens.copilot import SESSION_DIR, parse_session_files, parse_stats_block
+from cab_check.token_parsers import tui_report, tui_source
+from cab_check.token_parsers.copilot import SESSION_DIR, parse_session_files, parse_stats_block
 
 # A real session (`copilot -p … --allow-all` in BYOK mode against the reference model: view, edit, then text),
 # trimmed to the events that matter here and with the edit's long strings cut. The proxy counted the same

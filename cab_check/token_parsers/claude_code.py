@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from cab_check.models import TokenReport
-from cab_check.tokens import count as _count
+from cab_check.token_parsers.base import TokenParser
+from cab_check.token_parsers.base import count as _count
 
 # claude 2.1.330 in print mode with --output-format json prints one JSON object at the end:
 #   {"type":"result","subtype":"success"|"error_…", …, "usage":{"input_tokens","cache_creation_input_tokens",
@@ -62,3 +63,6 @@ def parse_result(output: str) -> TokenReport | None:
 
 def parse(output: str, out_dir: Path) -> TokenReport | None:
     return parse_result(output)
+
+
+PARSER = TokenParser(source=SOURCE, parse=parse)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from cab_check.models import TokenReport
-from cab_check.tokens import count as _count
-from cab_check.tokens import json_objects
+from cab_check.token_parsers.base import TokenParser, json_objects
+from cab_check.token_parsers.base import count as _count
 
 # opencode 1.18 prints one JSON object a line; each model step ends with
 #   {"type":"step_finish", …, "part":{"type":"step-finish","reason":"tool-calls"|"stop",
@@ -37,3 +37,6 @@ def parse_step_tokens(output: str) -> TokenReport | None:
 
 def parse(output: str, out_dir: Path) -> TokenReport | None:
     return parse_step_tokens(output)
+
+
+PARSER = TokenParser(source=SOURCE, parse=parse)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from cab_check.tokens import tui_report, tui_source
-from cab_check.tokens.qwen_code import parse_messages
+from cab_check.token_parsers import tui_report, tui_source
+from cab_check.token_parsers.qwen_code import parse_messages
 
 # Real `qwen --yolo --output-format stream-json "…"` stdout from a cell with the reference model (read_file,
 # edit, then text); tool arguments and results are trimmed, and the result's per-model stats left out.

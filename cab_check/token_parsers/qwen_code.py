@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from cab_check.models import TokenReport
-from cab_check.tokens import count as _count
+from cab_check.token_parsers.base import TokenParser
+from cab_check.token_parsers.base import count as _count
 
 # qwen 0.24 prints Claude-Code-style messages: stream-json one per line, json all in one array at the end.
 # The closing {"type":"result", …, "usage":{"input_tokens","output_tokens","cache_read_input_tokens",
@@ -66,3 +67,6 @@ def parse_messages(output: str) -> TokenReport | None:
 
 def parse(output: str, out_dir: Path) -> TokenReport | None:
     return parse_messages(output)
+
+
+PARSER = TokenParser(source=SOURCE, parse=parse)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from cab_check.tokens import tui_report, tui_source
-from cab_check.tokens.openhands import (
+from cab_check.token_parsers import tui_report, tui_source
+from cab_check.token_parsers.openhands import (
     CONVERSATIONS_DIR,
     USAGE_FILE,
     parse_conversation_states,

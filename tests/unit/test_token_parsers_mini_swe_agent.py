@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from cab_check.tokens import tui_report, tui_source
-from cab_check.tokens.mini_swe_agent import TRAJECTORY, parse_trajectory
+from cab_check.token_parsers import tui_report, tui_source
+from cab_check.token_parsers.mini_swe_agent import TRAJECTORY, parse_trajectory
 
 # A real trajectory from `mini -y --exit-immediately -m openai/cab-reference … -o /cab/out/traj.json` run by
 # cab-check against the reference model (one bash call writing src/lib.rs, then the submit command). The system
