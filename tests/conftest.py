@@ -6,6 +6,7 @@ import os
 
 import keyring
 import pytest
+from jaraco.classes import properties
 from keyring.backend import KeyringBackend
 from keyring.errors import PasswordDeleteError
 
@@ -22,9 +23,15 @@ def isolated_history(tmp_path_factory, monkeypatch):
 
 
 class MemoryKeyring(KeyringBackend):
-    """The OS keyring stand-in for tests; the app and the CLI use the real one."""
+    """The OS keyring stand-in for tests; the app and the CLI use the real one.
 
-    priority = 1
+    keyring registers every backend class it sees and picks the viable one with the highest priority, so a plain
+    priority here would make this the default for the whole session. A priority that raises keeps it out of that
+    choice: it is used only where a test installs it (the memory_keyring fixture)."""
+
+    @properties.classproperty
+    def priority(cls) -> float:
+        raise RuntimeError("the test keyring is used only where a test installs it")
 
     def __init__(self) -> None:
         super().__init__()

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import pytest
 from PySide6.QtCore import Qt
+from temp_roots import temp_roots_of
 
 from cab_check import store
 from cab_check.gui.app_settings import GuiSettings
@@ -32,10 +32,6 @@ def ours(docker_client) -> list[str]:
     return [c.attrs["Names"][0] for c in docker_client.containers.list(all=True, filters=label, sparse=True)] + [
         n.name for n in docker_client.networks.list(filters=label)
     ]
-
-
-def temp_roots() -> set[Path]:
-    return set(Path(tempfile.gettempdir()).glob("cab-check-*"))
 
 
 def pick(combo, data: str) -> None:
@@ -89,7 +85,7 @@ def test_a_reference_cell_runs_from_the_form_and_its_result_is_shown(window, qtb
 
 def test_cancel_mid_run_stops_the_agent_and_leaves_nothing(window, qtbot, docker_client):
     fill_reference_cell(window)
-    before = temp_roots()
+    before = temp_roots_of()
     window.start_run()
     worker = window.worker
 
@@ -103,7 +99,7 @@ def test_cancel_mid_run_stops_the_agent_and_leaves_nothing(window, qtbot, docker
     qtbot.waitUntil(lambda: not window.running, timeout=30_000)
 
     assert ours(docker_client) == []
-    assert temp_roots() <= before, "the run's temp folder was removed"
+    assert temp_roots_of() <= before, "the run's temp folder was removed"
     assert store.list_runs() == [], "a cancelled run is not stored as a result"
     assert window.run_view.rows["agent"].state == "stopped"
     assert "Cancelled" in window.run_view.message.text()

@@ -9,7 +9,6 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
 import textwrap
 import time
 from pathlib import Path
@@ -18,8 +17,9 @@ import hostile
 import pytest
 from starlette.applications import Starlette
 from starlette.routing import Route
+from temp_roots import temp_roots_of
 
-from cab_check import store, workspace
+from cab_check import store
 from cab_check.asgi_server import BackgroundServer
 from cab_check.catalog import image_dir, relay_dir
 from cab_check.sandbox.images import image_chain
@@ -31,15 +31,6 @@ CAB = [sys.executable, "-m", "cab_check"]
 def containers_of(client, pid: int, role: str | None = None) -> list:
     labels = [f"cab-check.pid={pid}"] + ([f"cab-check.role={role}"] if role else [])
     return client.containers.list(all=True, filters={"label": labels}, sparse=True)
-
-
-def temp_roots_of(pid: int) -> list[Path]:
-    roots = Path(tempfile.gettempdir()).glob(f"{workspace.TEMP_PREFIX}*")
-    return [
-        r
-        for r in roots
-        if (r / workspace.OWNER_FILE).is_file() and (r / workspace.OWNER_FILE).read_text().strip() == str(pid)
-    ]
 
 
 def wait_for(condition, what: str, timeout_s: float = 600, child: subprocess.Popen | None = None) -> None:
@@ -85,7 +76,7 @@ def test_kill_9_at_any_phase_leaves_nothing_after_the_next_sweep(phase, docker_c
     sweep = subprocess.run([*CAB, "cleanup"], capture_output=True, text=True, timeout=300)
     assert sweep.returncode == 0, sweep.stderr
     assert containers_of(docker_client, child.pid) == []
-    assert temp_roots_of(child.pid) == []
+    assert temp_roots_of(child.pid) == set()
     assert store.list_runs() == [] and not list((isolated_history / "runs").glob(f"{store.STAGING_PREFIX}*"))
 
 
@@ -103,7 +94,7 @@ def test_the_next_cab_check_sweeps_a_killed_runs_leftovers(docker_client, isolat
 
     after = subprocess.run([*CAB, "check", "--json"], capture_output=True, text=True, timeout=900)
     assert after.returncode == 0, after.stderr[-2000:]
-    assert containers_of(docker_client, child.pid) == [] and temp_roots_of(child.pid) == []
+    assert containers_of(docker_client, child.pid) == [] and temp_roots_of(child.pid) == set()
     assert [r.run_id for r in store.list_runs()] == [json.loads(after.stdout)["run_id"]]
 
 
@@ -134,7 +125,7 @@ def test_the_desktop_app_killed_mid_run_leaves_nothing_after_cab_cleanup(docker_
     app.send_signal(signal.SIGKILL)
     app.wait()
     assert subprocess.run([*CAB, "cleanup"], capture_output=True, timeout=300).returncode == 0
-    assert containers_of(docker_client, app.pid) == [] and temp_roots_of(app.pid) == []
+    assert containers_of(docker_client, app.pid) == [] and temp_roots_of(app.pid) == set()
     assert store.list_runs() == []
 
 
@@ -195,7 +186,7 @@ def test_the_engine_dying_mid_run_is_one_sentence_and_the_next_sweep_cleans_up(i
     err = " ".join(stderr.split())
     assert f"error: The container engine at {engine.url} stopped answering" in err and "cab cleanup" in err
     assert "Traceback" not in stderr
-    assert store.list_runs() == [] and temp_roots_of(child.pid) == []
+    assert store.list_runs() == [] and temp_roots_of(child.pid) == set()
 
     with netns_dockerd(name) as engine:  # it comes back; what the run left is swept
         client = engine.client()

@@ -5,13 +5,13 @@ leaving nothing behind, and the notes a run carries."""
 from __future__ import annotations
 
 import os
-import tempfile
 import threading
 from pathlib import Path
 
 import httpx
 import pytest
 from fake_sandbox import Behaviour, FakeSandbox
+from temp_roots import temp_roots_of
 
 from cab_check import store
 from cab_check.catalog import get_task
@@ -61,9 +61,9 @@ def sandbox_with(agent=fixing_agent, grader=cargo_test, **kwargs) -> FakeSandbox
 
 @pytest.fixture
 def temp_roots():
-    """The run's temp folders that exist now and did not before the test."""
-    before = set(Path(tempfile.gettempdir()).glob("cab-check-*"))
-    return lambda: set(Path(tempfile.gettempdir()).glob("cab-check-*")) - before
+    """This process's run temp folders that exist now and did not before the test."""
+    before = temp_roots_of()
+    return lambda: temp_roots_of() - before
 
 
 def test_a_cell_runs_every_phase_in_order_and_leaves_nothing(temp_roots):
