@@ -35,7 +35,7 @@ from cab_check.sandbox.base import (
     Engine,
     ImageRef,
 )
-from cab_check.sandbox.images import build_context, declared_base, image_tag, tag_for
+from cab_check.sandbox.images import build_context, declared_base, image_tag, registry_buildargs, tag_for
 from cab_check.sandbox.output import OutputRecorder
 from cab_check.sandbox.relay import RELAY_PORT, RELAY_SCRIPT, DockerStream, ModelChannel
 from cab_check.store import pid_alive
@@ -137,7 +137,7 @@ class DockerSandbox:
     def ensure_image(
         self, name: str, folder: Path, ca_bundle: Path | None, progress: Callable[[str], None]
     ) -> ImageRef:
-        buildargs = {}
+        buildargs = registry_buildargs(folder)
         if base := declared_base(folder):
             buildargs["BASE"] = self.ensure_image(base, base_dir(base), ca_bundle, progress).tag
         tag = tag_for(name, folder, buildargs.get("BASE"))  # the base's tag is known: no second hash of its inputs

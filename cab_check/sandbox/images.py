@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import re
 import tarfile
+from collections.abc import Mapping
 from pathlib import Path
 
 from cab_check.catalog import base_dir
@@ -20,11 +22,22 @@ CA_FILE = "extra-ca.crt"
 # as the BASE build argument, so every TUI image shares the toolchain layers and rebuilds when its base changes.
 BASE_LINE = re.compile(r"^#\s*cab-base:\s*(\S+)\s*$", re.MULTILINE)
 NOT_IMAGE_INPUTS = {"tui.toml"}  # says how to run an image, not how to build it: editing it must not rebuild
+# A package manager's own registry setting, taken from this machine's environment for a build whose Dockerfile
+# declares it (`ARG NAME`), so a mirror the user set for npm here is where npm fetches inside the build too. Like the
+# CA bundle it only decides where packages come from, not what they are, so it is not part of the tag.
+REGISTRY_VARIABLES = ("NPM_CONFIG_REGISTRY",)
 
 
 def declared_base(folder: Path) -> str | None:
     match = BASE_LINE.search((folder / "Dockerfile").read_text(encoding="utf-8"))
     return match.group(1) if match else None
+
+
+def registry_buildargs(folder: Path, environ: Mapping[str, str] = os.environ) -> dict[str, str]:
+    """The registry settings this machine has (npm reads its variables in either case) that the Dockerfile declares."""
+    declared = set(re.findall(r"^\s*ARG\s+(\w+)", (folder / "Dockerfile").read_text(encoding="utf-8"), re.MULTILINE))
+    found = {name: environ.get(name) or environ.get(name.lower()) for name in REGISTRY_VARIABLES if name in declared}
+    return {name: value for name, value in found.items() if value}
 
 
 def _image_inputs(folder: Path) -> list[Path]:
