@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import keyring
-from conftest import MemoryKeyring
 from keyring.backend import get_all_keyring
+from memory_keyring import MemoryKeyring
 
 
 def test_the_test_keyring_is_never_chosen_on_its_own():
