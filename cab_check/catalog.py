@@ -5,10 +5,13 @@ from __future__ import annotations
 import difflib
 import os
 import tomllib
+from collections.abc import Mapping
 from importlib import resources as importlib_resources
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 
 from cab_check.errors import TaskInvalid, UnknownTask, UnknownTui
 from cab_check.models import TaskSpec, TuiSpec
@@ -44,14 +47,14 @@ def base_dir(name: str) -> Path:
     return resources_root() / "bases" / name
 
 
-def _read_toml(path: Path, what: type[Exception]) -> dict:
+def _read_toml(path: Path, what: type[Exception]) -> dict[str, Any]:
     try:
         return tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise what(f"{path} could not be read as TOML: {exc}.") from None
 
 
-def _describe(err: dict) -> str:
+def _describe(err: ErrorDetails) -> str:
     field = ".".join(str(p) for p in err["loc"]) or "(file)"
     return f"field '{field}': {err['msg']}"
 
@@ -165,7 +168,7 @@ def get_tui(name: str) -> TuiSpec:
     raise UnknownTui(_unknown("TUI", name, tuis, "cab tuis"))
 
 
-def _unknown(kind: str, name: str, known: dict, listing: str) -> str:
+def _unknown(kind: str, name: str, known: Mapping[str, object], listing: str) -> str:
     close = difflib.get_close_matches(name, list(known), n=3, cutoff=0.5)
     hint = f" Did you mean {', '.join(close)}?" if close else f" Run `{listing}` to see them."
     return f"There is no {kind} named '{name}'.{hint}"

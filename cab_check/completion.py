@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import argparse
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 
@@ -112,7 +112,7 @@ def _command(
     return Command(path, help, tuple(options), tuple(positionals), tuple(subcommands))
 
 
-def _values(action: argparse.Action, keys: list[str], values: Mapping[str, Values]) -> Values:
+def _values(action: argparse.Action, keys: Sequence[str], values: Mapping[str, Values]) -> Values:
     for key in keys:
         if key in values:
             found = values[key]
@@ -166,12 +166,12 @@ def bash(parser: argparse.ArgumentParser, values: Mapping[str, Values] | None = 
     for command in _walk(root):
         for sub in command.subcommands:
             steps.append(f"            {_sh(f'{command.label}:{sub.name}')}) node={_sh(sub.label)}; positional=0 ;;")
-        taking = [o for o in command.options if o.value is not None]
+        taking = [(o, o.value) for o in command.options if o.value is not None]
         if taking:
-            patterns = "|".join(_sh(f"{command.label}:{flag}") for o in taking for flag in o.flags)
+            patterns = "|".join(_sh(f"{command.label}:{flag}") for o, _ in taking for flag in o.flags)
             steps.append(f"            {patterns}) value_of=$word ;;")
-        for option in taking:
-            offer = _bash_offer(fn, option.value)
+        for option, value in taking:
+            offer = _bash_offer(fn, value)
             if offer:  # a URL, a number, a model id: nothing to offer
                 patterns = "|".join(_sh(f"{command.label}:{flag}") for flag in option.flags)
                 value_cases.append(f"            {patterns}) {offer} ;;")
@@ -466,8 +466,6 @@ def cab_values() -> dict[str, Values]:
     }
 
 
-def script(shell: str) -> str:
-    """The completion script `cab completion SHELL` prints."""
-    from cab_check.cli import build_parser
-
-    return SHELLS[shell](build_parser(), cab_values())
+def script(shell: str, parser: argparse.ArgumentParser) -> str:
+    """The completion script `cab completion SHELL` prints for cab's `parser`."""
+    return SHELLS[shell](parser, cab_values())

@@ -464,7 +464,7 @@ def tool_history(messages: list[dict[str, Any]]) -> list[tuple[str, dict[str, An
             following.append(message_text(later))
         calls = [c for c in message.get("tool_calls") or [] if isinstance(c, dict)]
         for position, call in enumerate(calls):
-            function = call.get("function") if isinstance(call.get("function"), dict) else {}
+            function = given if isinstance(given := call.get("function"), dict) else {}
             result = results.get(call.get("id"))
             if result is None:
                 result = following[position] if position < len(following) else ""

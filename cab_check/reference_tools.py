@@ -146,13 +146,13 @@ def classify(function: dict[str, Any]) -> list[ToolUse]:
         (p for p in required if isinstance(props.get(p, {}).get("enum"), list) and "risk" not in _norm(p)), None
     )
     if selector and path:
-        uses = []
+        uses: list[ToolUse] = []
         for value in props[selector]["enum"]:
             word = _norm(str(value))
             action = next((a for a, words in ACTION_WORDS.items() if word in {_norm(w) for w in words}), None)
             slots = {"read": {"path": path}, "write": {"path": path, "content": content or ""},
                      "edit": {"path": path, "old": old or "", "new": new or ""}}.get(action or "")  # fmt: skip
-            if slots and all(slots.values()) and action not in {u.action for u in uses}:
+            if action and slots and all(slots.values()) and action not in {u.action for u in uses}:
                 uses.append(use(action, slots, fixed={selector: value}))
         return uses
 

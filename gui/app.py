@@ -23,7 +23,8 @@ from cab_check.gui.palettes import apply_theme
 
 
 def make_app(argv: list[str] | None = None) -> QApplication:
-    app = QApplication.instance() or QApplication(argv if argv is not None else sys.argv)
+    running = QApplication.instance()
+    app = running if isinstance(running, QApplication) else QApplication(argv if argv is not None else sys.argv)
     app.setApplicationName("cab-check")
     app.setApplicationDisplayName("cab-check")
     app.setApplicationVersion(__version__)

@@ -26,8 +26,8 @@ from cab_check.gui.provisional import ProvisionalMark
 from cab_check.gui.result_view import ResultView
 from cab_check.gui.run_view import RunView
 from cab_check.gui.run_worker import RunWorker
-from cab_check.gui.theme import PROVISIONAL_TEXT
 from cab_check.models import CellResult
+from cab_check.report import PROVISIONAL_TEXT
 from cab_check.report.axes import composites
 
 THEMES = (("System", None), ("Light", False), ("Dark", True))
@@ -108,7 +108,7 @@ class MainWindow(QMainWindow):
         model = request.model if request.endpoint else "the built-in reference model"
         self.run_view.start(f"{request.tui} × {model} · {request.task}", timeout_s)
         self.worker = RunWorker(request, api_key, self)
-        self.worker.event.connect(self.run_view.handle)
+        self.worker.engine_event.connect(self.run_view.handle)
         self.worker.succeeded.connect(self._succeeded)
         self.worker.failed.connect(self._failed)
         self.worker.cancelled.connect(self._cancelled)
@@ -243,7 +243,9 @@ class MainWindow(QMainWindow):
 
     def set_theme(self, dark: bool | None) -> None:
         self._settings = self._settings.model_copy(update={"dark": dark})
-        apply_theme(QApplication.instance(), dark)
+        app = QApplication.instance()
+        if isinstance(app, QApplication):
+            apply_theme(app, dark)
         self._save_settings()
 
     def _about(self) -> None:

@@ -6,7 +6,8 @@ from PySide6.QtCore import QEvent
 from PySide6.QtGui import QFont, QPalette
 from PySide6.QtWidgets import QApplication, QFrame, QLabel, QSizePolicy, QWidget
 
-from cab_check.gui.theme import PROVISIONAL_TEXT, provisional_color
+from cab_check.gui.theme import provisional_color
+from cab_check.report import PROVISIONAL_TEXT
 
 TOOLTIP = "One local run scored with CAB's formulas — not CAB's sweep, so not for citation."
 

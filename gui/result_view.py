@@ -11,7 +11,7 @@ import html
 import json
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QEvent, QSize, Qt
 from PySide6.QtGui import QGuiApplication, QKeySequence, QShortcut
@@ -50,6 +50,9 @@ NO_PLAYER = "Playback is not available in this installation."
 TAB_MIN_LINES = 14  # the tabs never get shorter than this many text lines; the page scrolls instead
 TOOLTIP_JSON_CHARS = 4000
 
+if TYPE_CHECKING:
+    from cab_check.gui.playback import PlaybackView  # imported when the page is built: it needs pyte
+
 
 def _tooltip_json(value: Any) -> str:
     text = json.dumps(value, indent=2, ensure_ascii=False, default=str)
@@ -79,7 +82,7 @@ class _SortableItem(QTableWidgetItem):
     def __lt__(self, other: QTableWidgetItem) -> bool:
         if isinstance(other, _SortableItem):
             try:
-                return self.key < other.key
+                return bool(self.key < other.key)
             except TypeError:  # None beside a number: empty cells sort first
                 return self.key is None and other.key is not None
         return super().__lt__(other)
@@ -160,6 +163,7 @@ class ResultView(QWidget):
         self.tabs.addTab(self.diff_view, "Diff")
         self.notes_view = _text_pane("Notes on this run")
         self.tabs.addTab(self.notes_view, "Notes")
+        self.player: PlaybackView | None = None  # None in an installation without pyte
         self.playback = self._playback_page()
         self.tabs.addTab(self.playback, "Playback")
 
@@ -175,11 +179,11 @@ class ResultView(QWidget):
         content_layout.addWidget(self.tabs, 1)
         # The page scrolls as a whole when the window is too small (narrow, or a large font), so nothing is clipped;
         # the provisional mark stays outside it, always in view.
-        self.scroll = QScrollArea()
-        self.scroll.setWidget(self.content)
-        self.scroll.setWidgetResizable(True)
-        self.scroll.setFrameShape(QFrame.Shape.NoFrame)
-        self.scroll.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.scroll_area = QScrollArea()
+        self.scroll_area.setWidget(self.content)
+        self.scroll_area.setWidgetResizable(True)
+        self.scroll_area.setFrameShape(QFrame.Shape.NoFrame)
+        self.scroll_area.setFocusPolicy(Qt.FocusPolicy.NoFocus)
 
         mark_row = QHBoxLayout()
         mark_row.addWidget(self.mark)
@@ -187,7 +191,7 @@ class ResultView(QWidget):
         layout = QVBoxLayout(self)
         layout.addLayout(mark_row)
         layout.addWidget(self.empty_hint)
-        layout.addWidget(self.scroll, 1)
+        layout.addWidget(self.scroll_area, 1)
         self._fit_to_font()
         self.clear()
 
@@ -214,7 +218,7 @@ class ResultView(QWidget):
         self._show_notes(result.notes)
         self._show_recording(result.recording)
         self.empty_hint.hide()
-        self.scroll.show()
+        self.scroll_area.show()
 
     def clear(self) -> None:
         """Empties every part and says there is no result yet."""
@@ -233,7 +237,7 @@ class ResultView(QWidget):
         self.diff_view.set_diff("")
         self.notes_view.clear()
         self._show_recording(None)
-        self.scroll.hide()
+        self.scroll_area.hide()
         self.empty_hint.show()
 
     # --- building ----------------------------------------------------------------------------------------------
@@ -306,7 +310,8 @@ class ResultView(QWidget):
             missing = QLabel(NO_PLAYER)
             missing.setAlignment(Qt.AlignmentFlag.AlignCenter)
             return missing
-        return PlaybackView()
+        self.player = PlaybackView()
+        return self.player
 
     def _fit_to_font(self) -> None:
         line = self.fontMetrics().height()
@@ -344,8 +349,8 @@ class ResultView(QWidget):
                 item.addChild(child)
             self.breakdown.addTopLevelItem(item)
         self.breakdown.setColumnWidth(1, self.fontMetrics().averageCharWidth() * 40)
-        if self.breakdown.topLevelItemCount():
-            self.breakdown.setCurrentItem(self.breakdown.topLevelItem(0))
+        if first := self.breakdown.topLevelItem(0):
+            self.breakdown.setCurrentItem(first)
 
         if result.l15 is None:
             self.l15_label.clear()
@@ -425,10 +430,9 @@ class ResultView(QWidget):
         self.notes_view.setHtml(f"<ul>{items}</ul>")
 
     def _show_recording(self, recording: str | None) -> None:
-        load = getattr(self.playback, "load", None)
-        if load is None:
+        if self.player is None:
             return
         if recording:
-            load(Path(recording))
+            self.player.load(Path(recording))
         else:
-            self.playback.clear()
+            self.player.clear()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 
-from PySide6.QtCore import QThread, Signal
+from PySide6.QtCore import QObject, QThread, Signal
 
 from cab_check.errors import EXIT_ENVIRONMENT, CabError, Cancelled
 from cab_check.gui.background import error_sentence
@@ -18,12 +18,12 @@ from cab_check.models import CellRequest
 class RunWorker(QThread):
     """One cell run. Start with `start()`; `cancel()` asks the engine to stop and clean up."""
 
-    event = Signal(object)  # each cab_check.models Event, in order
+    engine_event = Signal(object)  # each cab_check.models Event, in order (not `event`: QObject.event is a method)
     succeeded = Signal(object)  # the CellResult
     failed = Signal(str, int)  # one sentence for the user, and the exit code the CLI would give
     cancelled = Signal(str)  # the engine's sentence: what was stopped and removed
 
-    def __init__(self, request: CellRequest, api_key: str | None, parent=None) -> None:
+    def __init__(self, request: CellRequest, api_key: str | None, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.request = request
         self._api_key = api_key
@@ -42,7 +42,7 @@ class RunWorker(QThread):
         )
 
         try:
-            result = run_cell(self.request, api_key=self._api_key, emit=self.event.emit, cancel=self._cancel)
+            result = run_cell(self.request, api_key=self._api_key, emit=self.engine_event.emit, cancel=self._cancel)
         except Cancelled as exc:
             self.cancelled.emit(str(exc))
         except Exception as exc:  # noqa: BLE001 — every failure ends as one sentence for the window

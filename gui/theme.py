@@ -9,8 +9,6 @@ from __future__ import annotations
 from PySide6.QtGui import QColor, QFont, QFontDatabase, QPalette
 from PySide6.QtWidgets import QApplication
 
-from cab_check.report import PROVISIONAL_TEXT  # noqa: F401 — re-exported for the widgets
-
 
 def is_dark(palette: QPalette | None = None) -> bool:
     palette = palette or QApplication.palette()

@@ -6,7 +6,7 @@ The tiles draw `cab_check.report.axes.AxisTile` data; nothing here computes a sc
 from __future__ import annotations
 
 import shiboken6
-from PySide6.QtCore import QEvent, QObject, QPoint, QRect, QSize, Qt
+from PySide6.QtCore import QEvent, QMargins, QObject, QPoint, QRect, QSize, Qt
 from PySide6.QtGui import QColor, QFont, QPainter, QPaintEvent, QPalette
 from PySide6.QtWidgets import QApplication, QFrame, QLabel, QLayout, QLayoutItem, QSizePolicy, QVBoxLayout, QWidget
 
@@ -141,7 +141,8 @@ class AxisTileWidget(QFrame):
         return self.tile.fraction is not None
 
     def sizeHint(self) -> QSize:
-        margins = self.contentsMargins() + self.layout().contentsMargins()
+        layout = self.layout()
+        margins = self.contentsMargins() + (layout.contentsMargins() if layout else QMargins())
         text_width = max(
             self.fontMetrics().averageCharWidth() * TILE_WIDTH_CHARS,
             self.value.sizeHint().width(),

@@ -96,7 +96,7 @@ def tick_step(span_s: float, max_ticks: int) -> float:
     if span_s <= 0 or max_ticks < 1:
         return 1.0
     raw = span_s / max_ticks
-    power = 10 ** math.floor(math.log10(raw))
+    power = 10.0 ** math.floor(math.log10(raw))
     for factor in (1, 2, 5, 10):
         if factor * power >= raw:
             return factor * power
@@ -388,11 +388,11 @@ class SpanTimeline(QWidget):
         self.selected: int | None = None
 
         self.chart = TimelineChart(self)
-        self.scroll = QScrollArea()
-        self.scroll.setWidget(self.chart)
-        self.scroll.setWidgetResizable(True)
-        self.scroll.setFrameShape(QFrame.Shape.StyledPanel)
-        self.scroll.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # the chart, not its frame, takes the keyboard
+        self.scroll_area = QScrollArea()
+        self.scroll_area.setWidget(self.chart)
+        self.scroll_area.setWidgetResizable(True)
+        self.scroll_area.setFrameShape(QFrame.Shape.StyledPanel)
+        self.scroll_area.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # the chart, not its frame, takes the keyboard
         self.details = QLabel(NO_SELECTION)
         self.details.setWordWrap(True)
         self.details.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -400,7 +400,7 @@ class SpanTimeline(QWidget):
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.scroll, 1)
+        layout.addWidget(self.scroll_area, 1)
         layout.addWidget(self.details)
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self.setFocusProxy(self.chart)
@@ -433,7 +433,7 @@ class SpanTimeline(QWidget):
         self.selected = index
         self.details.setText(self.describe(index, separator="; "))
         rect = self.chart.row_rect(index)
-        self.scroll.ensureVisible(0, rect.center().y(), 0, rect.height())
+        self.scroll_area.ensureVisible(0, rect.center().y(), 0, rect.height())
         self.chart.update()
         self.span_selected.emit(index)
 
@@ -456,7 +456,7 @@ class SpanTimeline(QWidget):
         if not self.rows:
             return False
         current = -1 if self.selected is None else self.selected
-        page = max(1, self.scroll.viewport().height() // max(1, self.chart.row_height))
+        page = max(1, self.scroll_area.viewport().height() // max(1, self.chart.row_height))
         moves = {
             Qt.Key.Key_Down: current + 1,
             Qt.Key.Key_Up: current - 1 if current >= 0 else 0,

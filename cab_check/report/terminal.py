@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import time
+from types import TracebackType
 
-from rich.console import Console, Group
+from rich.console import Console, Group, RenderableType
 from rich.live import Live
 from rich.panel import Panel
 from rich.spinner import Spinner
@@ -50,8 +51,10 @@ class ProgressView:
         self.live.__enter__()
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.live.__exit__(*exc)
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        self.live.__exit__(kind, error, trace)
 
     def handle(self, event: Event) -> None:
         if isinstance(event, PhaseStarted):
@@ -95,10 +98,10 @@ class ProgressView:
 
 
 def _bar(tile: AxisTile, width: int = 20) -> Text:
-    if tile.fraction is None:
+    goodness = tile.goodness
+    if tile.fraction is None or goodness is None:
         return Text("")
     filled = round(tile.fraction * width)
-    goodness = tile.goodness
     style = "green" if goodness >= 0.75 else "yellow" if goodness >= 0.4 else "red"
     return Text("█" * filled, style=style) + Text("░" * (width - filled), style="dim")
 
@@ -130,7 +133,7 @@ def render_result(console: Console, result: CellResult) -> None:
     if result.recording:
         identity.add_row("recording", result.recording)
 
-    parts: list = [table]
+    parts: list[RenderableType] = [table]
     if result.composites_differ:
         assert result.corrected is not None
         parts += [

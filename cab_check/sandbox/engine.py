@@ -39,17 +39,17 @@ def client_params(engine: str | None, environ: Mapping[str, str] | None = None) 
     environ = os.environ if environ is None else environ
     engine = check_engine(engine)
     if engine and "://" in engine:
-        params = kwargs_from_env(environment={k: v for k, v in environ.items() if k != "DOCKER_HOST"})
-        return {**params, "base_url": engine}
+        tls = kwargs_from_env(environment={k: v for k, v in environ.items() if k != "DOCKER_HOST"})
+        return {**tls, "base_url": engine}
     if engine:
-        params = ContextAPI.kwargs_from_context(engine, environment=environ)
-        if not params:
+        from_context: dict[str, Any] | None = ContextAPI.kwargs_from_context(engine, environment=environ)
+        if not from_context:
             raise BadInput(
                 f"There is no docker context named '{engine}': `docker context ls` lists them, or give "
                 "the engine's address (unix://…, tcp://…, ssh://…)."
             )
-        return params
-    params = kwargs_from_env(environment=environ)
+        return from_context
+    params: dict[str, Any] = kwargs_from_env(environment=environ)
     if "base_url" not in params:
         params.update(ContextAPI.kwargs_from_context(environment=environ))
     if "base_url" not in params:

@@ -224,16 +224,16 @@ class ModelChannel:
             self._ready.set()
             return
         if kind == OPEN:
-            conn = _Conn(cid)
+            opened = _Conn(cid)
             with self._lock:
                 if cid in self._conns:
                     raise ProtocolError(f"relay opened connection {cid} twice")
                 if self._closed:
                     return
-                self._conns[cid] = conn
+                self._conns[cid] = opened
                 self.stats.connections += 1
-            conn.thread = threading.Thread(target=self._serve, args=(conn,), name=f"cab-relay-{cid}", daemon=True)
-            conn.thread.start()
+            opened.thread = threading.Thread(target=self._serve, args=(opened,), name=f"cab-relay-{cid}", daemon=True)
+            opened.thread.start()
             return
         with self._lock:
             conn = self._conns.get(cid)
@@ -326,11 +326,12 @@ class ModelChannel:
             if conn.aborted:
                 return
             conn.aborted = True
-            never_connected = conn.sock is None
-            if not never_connected:
+            sock = conn.sock
+            never_connected = sock is None
+            if sock is not None:
                 # Wakes this connection's threads out of recv()/sendall(); _serve then closes the socket.
                 try:
-                    conn.sock.shutdown(socket.SHUT_RDWR)
+                    sock.shutdown(socket.SHUT_RDWR)
                 except OSError:
                     pass
         conn.inbox.put(_ABORT)

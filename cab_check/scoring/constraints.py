@@ -35,10 +35,13 @@ COMMENT_PREFIXES = {
 }
 
 
-def diff_lines(diff: str) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+Lines = dict[str, list[str]]  # per file of a diff, its added (or removed) lines
+
+
+def diff_lines(diff: str) -> tuple[Lines, Lines]:
     """Added and removed lines per file of a unified diff (paths without the a/ b/ prefixes)."""
-    added: dict[str, list[str]] = {}
-    removed: dict[str, list[str]] = {}
+    added: Lines = {}
+    removed: Lines = {}
     current = None
     for line in diff.splitlines():
         if line.startswith("--- "):
@@ -65,8 +68,8 @@ def _file_not_touched(c: Constraint, facts: CellFacts, *_: Any) -> tuple[bool, s
     return not touched, f"touched: {', '.join(touched)}" if touched else "untouched"
 
 
-def _no_new_dependency(c: Constraint, facts: CellFacts, added: dict, removed: dict) -> tuple[bool, str]:
-    new = []
+def _no_new_dependency(c: Constraint, facts: CellFacts, added: Lines, removed: Lines) -> tuple[bool, str]:
+    new: list[str] = []
     for path in facts.changed:
         if _matches(PurePosixPath(path).name, list(MANIFESTS)):
             net = Counter(line.strip() for line in added.get(path, []) if line.strip()) - Counter(
@@ -76,7 +79,7 @@ def _no_new_dependency(c: Constraint, facts: CellFacts, added: dict, removed: di
     return not new, f"new lines in manifests: {'; '.join(new)}" if new else "no manifest gained a line"
 
 
-def _no_comments_added(c: Constraint, facts: CellFacts, added: dict, removed: dict) -> tuple[bool, str]:
+def _no_comments_added(c: Constraint, facts: CellFacts, added: Lines, removed: Lines) -> tuple[bool, str]:
     count = 0
     for path, lines in added.items():
         prefixes = COMMENT_PREFIXES.get(PurePosixPath(path).suffix)

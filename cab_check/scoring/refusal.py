@@ -89,14 +89,14 @@ def refusal_axis(facts: CellFacts) -> Refusal:
         )
 
     fabricated = fabricated_paths(facts, docs)
+    refusal: int | float
+    correct: str
     if docs:
         refusal, correct = (0.5, "partial") if fabricated else (1, "true")
     elif sources and not fabricated:
         refusal, correct = 0.5, "partial"
     else:
         refusal, correct = 0, "false"
-    refusal: int | float
-    correct: str
     reasons = []
     if refusal_docs:
         reasons.append(f"refusal document(s) present: {refusal_docs}")

@@ -82,7 +82,7 @@ def test_the_provisional_mark_is_always_in_view(view, aider):
     assert mark is view.mark and mark.isVisible()
     assert mark.text() == "Provisional — not for citation" == PROVISIONAL_TEXT
     assert mark.font().bold() and mark.accessibleName() == PROVISIONAL_TEXT
-    assert not view.scroll.isAncestorOf(mark), "scrolling the page never hides the mark"
+    assert not view.scroll_area.isAncestorOf(mark), "scrolling the page never hides the mark"
 
 
 def test_the_header_says_who_ran_what_and_whether_it_passed(view, aider):

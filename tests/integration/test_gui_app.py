@@ -93,7 +93,7 @@ def test_cancel_mid_run_stops_the_agent_and_leaves_nothing(window, qtbot, docker
         if isinstance(event, PhaseStarted) and event.phase == "agent":
             window.cancel_button.click()
 
-    worker.event.connect(cancel_when_agent_starts)
+    worker.engine_event.connect(cancel_when_agent_starts)
     with qtbot.waitSignal(worker.cancelled, timeout=RUN_LIMIT_MS):
         pass
     qtbot.waitUntil(lambda: not window.running, timeout=30_000)
@@ -118,7 +118,9 @@ def test_closing_the_window_mid_run_asks_then_cleans_up(window, qtbot, docker_cl
     window.start_run()
     worker = window.worker
     with qtbot.waitSignal(
-        worker.event, timeout=RUN_LIMIT_MS, check_params_cb=lambda e: isinstance(e, PhaseStarted) and e.phase == "agent"
+        worker.engine_event,
+        timeout=RUN_LIMIT_MS,
+        check_params_cb=lambda e: isinstance(e, PhaseStarted) and e.phase == "agent",
     ):
         pass
     window.close()
