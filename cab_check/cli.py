@@ -25,7 +25,20 @@ from cab_check.errors import (
     CabError,
     Cancelled,
     EnvironmentProblem,
+    Remedy,
+    Words,
 )
+
+# How the terminal does what an error's remedy asks for: its words fill the slot the engine's sentence leaves.
+CLI_WORDS: Words = {
+    Remedy.KEY: "with --key-env VAR or --key-stdin",
+    Remedy.SAVED_KEY: "with `cab key set`",
+    Remedy.MODEL: "with --model",
+    Remedy.IMAGE: "with --image",
+    Remedy.ENGINE: "with --engine",
+    Remedy.SKIP_HANDSHAKE: "pass --skip-handshake to start anyway",
+    Remedy.CLEANUP: "by the next cab check or `cab cleanup`",
+}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -124,11 +137,11 @@ def main(argv: list[str] | None = None) -> int:
         return COMMANDS[args.command](args)
     except (Cancelled, KeyboardInterrupt) as exc:  # KeyboardInterrupt: a second Ctrl-C, or one outside a run
         cancelled = exc if isinstance(exc, Cancelled) else Cancelled()
-        err.print(f"[yellow]{escape(str(cancelled))}[/]", highlight=False, soft_wrap=True)
+        err.print(f"[yellow]{escape(cancelled.sentence(CLI_WORDS))}[/]", highlight=False, soft_wrap=True)
         return EXIT_CANCELLED
     except CabError as exc:
         # One unwrapped line, so a path in it stays whole; "[gui]" is text, not markup.
-        err.print(f"[red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+        err.print(f"[red]error:[/] {escape(exc.sentence(CLI_WORDS))}", highlight=False, soft_wrap=True)
         return exc.exit_code
     except BrokenPipeError:  # `cab tuis | head`: the reader left; say nothing more
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -219,7 +232,7 @@ def _given_key(args: argparse.Namespace) -> str | None:
 
 def _resolve_key(endpoint: str, args: argparse.Namespace) -> str | None:
     """--key-env or --key-stdin, then the endpoint's OS keyring entry, then a hidden prompt offering to save it."""
-    from cab_check.secrets import load_key, save_key
+    from cab_check.keys import load_key, save_key
 
     given = _given_key(args)
     if given:
@@ -253,7 +266,7 @@ def _doctor(args: argparse.Namespace) -> int:
 
     console = Console()
     findings = doctor.machine(args.engine)
-    grid = []
+    grid: list[doctor.Compatibility] = []
     if args.endpoint:
         from cab_check.run import validate_model_endpoint
 
@@ -261,7 +274,7 @@ def _doctor(args: argparse.Namespace) -> int:
         endpoint_findings, grid = doctor.endpoint_grid(endpoint, _resolve_key(endpoint, args), args.model)
         findings += endpoint_findings
     marks = {"ok": "[green]✓[/]", "warn": "[yellow]![/]", "fail": "[red]✗[/]"}
-    for finding in findings:
+    for finding in (f.worded(CLI_WORDS) for f in findings):
         console.print(f"{marks[finding.status]} [bold]{finding.area}[/] {finding.detail}", highlight=False)
         if finding.fix and finding.status != "ok":
             console.print(f"    → {finding.fix}", style="dim", highlight=False)
@@ -271,23 +284,23 @@ def _doctor(args: argparse.Namespace) -> int:
         table.add_column("")
         table.add_column("why")
         for row in grid:
-            table.add_row(row.tui, marks["ok" if row.ok else "fail"], row.detail)
+            table.add_row(row.tui, marks["ok" if row.ok else "fail"], row.worded(CLI_WORDS).detail)
         console.print(table)
     return EXIT_ENVIRONMENT if any(f.status == "fail" for f in findings) else EXIT_PASSED
 
 
 def _key(args: argparse.Namespace) -> int:
-    from cab_check import secrets
+    from cab_check import keys
 
     if args.key_command == "list":
-        endpoints = secrets.saved_endpoints()
+        endpoints = keys.saved_endpoints()
         print("\n".join(endpoints) if endpoints else "No saved keys.")
         return EXIT_PASSED
     from cab_check.run import validate_endpoint
 
     endpoint = validate_endpoint(args.endpoint)
     if args.key_command == "delete":
-        found = secrets.delete_key(endpoint)
+        found = keys.delete_key(endpoint)
         print(f"Removed the key for {endpoint}." if found else f"There was no saved key for {endpoint}.")
         return EXIT_PASSED
     key = _given_key(args)
@@ -299,7 +312,7 @@ def _key(args: argparse.Namespace) -> int:
         key = getpass.getpass(f"API key for {endpoint} (input hidden): ").strip()
         if not key:
             raise BadInput("No key was typed; nothing was saved.")
-    secrets.save_key(endpoint, key)
+    keys.save_key(endpoint, key)
     print(f"Saved the key for {endpoint} to the OS keyring.")
     return EXIT_PASSED
 
@@ -408,7 +421,7 @@ def _cleanup(args: argparse.Namespace) -> int:
 def _completion(args: argparse.Namespace) -> int:
     from cab_check.completion import script
 
-    print(script(args.shell), end="")
+    print(script(args.shell, build_parser()), end="")
     return EXIT_PASSED
 
 

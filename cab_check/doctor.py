@@ -1,20 +1,23 @@
 """`cab doctor`: is this machine (and, when given, this endpoint) ready to run cells, and if not, what to do.
 
-Each finding is ok, warn or fail with the fix; the engine reports, the CLI draws."""
+Each finding is ok, warn or fail with the fix; the engine reports, the CLI draws. Where the fix is something the
+user changes in a front end (a flag, a control), the text leaves that remedy's slot open (see errors.Remedy):
+`worded(words)` fills it in a front end's words."""
 
 from __future__ import annotations
 
 import json
 import shutil
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from cab_check import catalog, handshake
-from cab_check.errors import CabError, EnvironmentProblem, HandshakeFailed
+from cab_check.errors import NEUTRAL_WORDS, CabError, EnvironmentProblem, HandshakeFailed, Remedy, Words, fill
+from cab_check.keys import Redactor
 from cab_check.models import REFERENCE_MODEL_ID, TaskSpec, TuiNeeds, TuiSpec
 from cab_check.sandbox.images import image_tag
-from cab_check.secrets import Redactor
 
 Status = Literal["ok", "warn", "fail"]
 GB = 1024**3
@@ -23,10 +26,31 @@ DISK_WARN_GB, DISK_FAIL_GB = 15, 4  # a full set of images is about 12 GB
 
 @dataclass(frozen=True)
 class Finding:
+    """One thing doctor looked at. `said` and `to_do` may leave `remedy`'s slot open: `detail` and `fix` read them
+    in neutral words, `worded(words)` in a front end's."""
+
     area: str
     status: Status
-    detail: str
-    fix: str = ""
+    said: str
+    to_do: str = ""
+    remedy: Remedy | None = None
+
+    @property
+    def detail(self) -> str:
+        return fill(self.said, NEUTRAL_WORDS)
+
+    @property
+    def fix(self) -> str:
+        return fill(self.to_do, NEUTRAL_WORDS)
+
+    def worded(self, words: Words) -> Finding:
+        """This finding with its remedy in `words`: a flag for the CLI, a control for the app."""
+        return replace(self, said=fill(self.said, words), to_do=fill(self.to_do, words))
+
+
+def _failure(area: str, status: Status, exc: CabError, prefix: str = "", to_do: str = "") -> Finding:
+    """A finding from an error, its remedy's slot left open for the front end."""
+    return Finding(area, status, prefix + exc.template, to_do, exc.remedy)
 
 
 def machine(engine: str | None = None) -> list[Finding]:
@@ -37,16 +61,11 @@ def machine(engine: str | None = None) -> list[Finding]:
     try:
         sandbox = connect(engine)
     except CabError as exc:
-        return [
-            Finding(
-                "engine",
-                "fail",
-                str(exc),
-                "start Docker Desktop, dockerd or `podman system service`, "
-                "or point --engine / DOCKER_HOST at a running engine",
-            ),
-            *findings,
-        ]
+        to_do = (
+            "start Docker Desktop, dockerd or `podman system service`, or name a running engine in DOCKER_HOST "
+            f"or {Remedy.ENGINE.slot}"
+        )
+        return [Finding("engine", "fail", exc.template, to_do, Remedy.ENGINE), *findings]
     findings.insert(0, Finding("engine", "ok", sandbox.engine.description))
     findings.append(_disk(sandbox))
     findings += _images(sandbox)
@@ -55,16 +74,16 @@ def machine(engine: str | None = None) -> list[Finding]:
 
 
 def _keyring() -> Finding:
-    from cab_check.secrets import usable_keyring
+    from cab_check.keys import usable_keyring
 
     try:
         backend = usable_keyring().get_keyring()
     except CabError as exc:
-        return Finding("keyring", "warn", str(exc), "use --key-env VAR or --key-stdin")
+        return _failure("keyring", "warn", exc, to_do=f"give the key {Remedy.KEY.slot}")
     return Finding("keyring", "ok", f"{type(backend).__module__}.{type(backend).__name__}")
 
 
-def _disk(sandbox) -> Finding:
+def _disk(sandbox: Any) -> Finding:
     """Free space where images live; only measurable when that is this machine's own disk."""
     root = Path(sandbox.client.info().get("DockerRootDir") or "/nonexistent")
     if sandbox.engine.remote or sandbox.engine.product.startswith("Docker Desktop") or not root.exists():
@@ -83,7 +102,7 @@ def _disk(sandbox) -> Finding:
     return Finding("disk", "ok", detail)
 
 
-def _images(sandbox) -> list[Finding]:
+def _images(sandbox: Any) -> list[Finding]:
     wanted = {name: tui.root for name, tui in catalog.shipped_tuis().items() if tui.buildable}
     wanted |= {t.toolchain: catalog.image_dir(t.toolchain) for t in catalog.shipped_tasks().values()}
     wanted["relay"] = catalog.relay_dir()
@@ -113,7 +132,7 @@ def _images(sandbox) -> list[Finding]:
     return findings
 
 
-def _isolation(sandbox) -> Finding:
+def _isolation(sandbox: Any) -> Finding:
     """Runs the isolation probe in a real run network on this engine; says plainly when it cannot yet."""
     from cab_check import isolation
 
@@ -128,7 +147,7 @@ def _isolation(sandbox) -> Finding:
     try:
         report = isolation.probe(sandbox, image_tag("relay", relay), isolation.OUTSIDE)
     except CabError as exc:
-        return Finding("isolation", "fail", f"the probe could not run: {exc}")
+        return _failure("isolation", "fail", exc, "the probe could not run: ")
     reached = [name for name, outcome in report.outcomes.items() if outcome.reached and name != "the model"]
     model = report.outcomes.get("the model")
     if model is None or not model.reached:
@@ -157,15 +176,26 @@ def _isolation(sandbox) -> Finding:
 
 @dataclass(frozen=True)
 class Compatibility:
+    """Whether one TUI can run against the model, and why; `said` may leave `remedy`'s slot open (see Finding)."""
+
     tui: str
     ok: bool
-    detail: str
+    said: str
+    remedy: Remedy | None = None
+
+    @property
+    def detail(self) -> str:
+        return fill(self.said, NEUTRAL_WORDS)
+
+    def worded(self, words: Words) -> Compatibility:
+        return replace(self, said=fill(self.said, words))
 
 
 def endpoint_grid(base_url: str, api_key: str | None, model: str) -> tuple[list[Finding], list[Compatibility]]:
     """The handshake once per capability, then which TUIs those capabilities serve."""
     redactor = Redactor(api_key)
     capability: dict[str, str | None] = {}  # capability → None when it works, else why not
+    findings: list[Finding] = []
     for name, needs in (
         ("chat", TuiNeeds()),
         ("streaming", TuiNeeds(streaming=True)),
@@ -174,13 +204,12 @@ def endpoint_grid(base_url: str, api_key: str | None, model: str) -> tuple[list[
         try:
             handshake.handshake(base_url, api_key, model, needs, redactor)
             capability[name] = None
+            findings.append(Finding(f"endpoint {name}", "ok", "works"))
         except CabError as exc:
             capability[name] = str(exc)
+            findings.append(_failure(f"endpoint {name}", "fail", exc))
             if name == "chat":
                 break
-    findings = [
-        Finding(f"endpoint {name}", "ok" if why is None else "fail", why or "works") for name, why in capability.items()
-    ]
     grid = [compatible(tui, capability) for tui in catalog.shipped_tuis().values()]
     return findings, grid
 
@@ -191,12 +220,14 @@ def compatible(tui: TuiSpec, capability: dict[str, str | None]) -> Compatibility
     missing = [n for n in needed if capability.get(n, "not checked") is not None]
     if missing:
         return Compatibility(tui.name, False, f"needs {', '.join(missing)}")
-    return Compatibility(tui.name, True, "compatible" + ("" if tui.buildable else " (with --image)"))
+    if not tui.buildable:
+        return Compatibility(tui.name, True, f"compatible ({Remedy.IMAGE.slot})", Remedy.IMAGE)
+    return Compatibility(tui.name, True, "compatible")
 
 
 # The handshake's ping probe does not fit the reference model, which only ever calls tools that apply its fix:
 # offered one file-writing tool and the task's prompt, it must call that tool.
-FILE_TOOL = {
+FILE_TOOL: dict[str, Any] = {
     "type": "function",
     "function": {
         "name": "write_file",
@@ -227,7 +258,7 @@ def reference_grid(task: TaskSpec) -> tuple[list[Finding], list[Compatibility]]:
         raise EnvironmentProblem(f"The reference model could not be served on loopback ({exc}).") from None
     with server:
         base = f"{server.url}/v1"
-        probes = {
+        probes: dict[str, Callable[[], str]] = {
             "chat": lambda: handshake.probe_chat(base, None, REFERENCE_MODEL_ID, redactor).detail,
             "streaming": lambda: (
                 handshake.handshake(base, None, REFERENCE_MODEL_ID, TuiNeeds(streaming=True), redactor)[-1].detail
@@ -235,13 +266,13 @@ def reference_grid(task: TaskSpec) -> tuple[list[Finding], list[Compatibility]]:
             "tool calls": lambda: _reference_calls_tool(base, task),
         }
         capability: dict[str, str | None] = {}
-        findings = []
+        findings: list[Finding] = []
         for name, probe in probes.items():
             try:
                 findings.append(Finding(name, "ok", probe()))
                 capability[name] = None
             except CabError as exc:
-                findings.append(Finding(name, "fail", str(exc)))
+                findings.append(_failure(name, "fail", exc))
                 capability[name] = str(exc)
                 if name == "chat":
                     break  # nothing else can work

@@ -31,8 +31,8 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
 from cab_check.asgi_server import AbortConnection
+from cab_check.keys import REDACTED, Redactor
 from cab_check.models import ModelCall
-from cab_check.secrets import REDACTED, Redactor
 from cab_check.upstream import UpstreamClient, UpstreamError, UpstreamResponse, UpstreamUnreachable
 from cab_check.wire import (
     StreamTranslator,

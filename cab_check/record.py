@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from cab_check import store
+from cab_check.keys import Redactor
 from cab_check.models import (
     REFERENCE_MODEL_LABEL,
     CellRequest,
@@ -21,7 +22,6 @@ from cab_check.sandbox import ContainerRun, ImageRef
 from cab_check.sandbox.base import MEMORY_LIMIT
 from cab_check.sandbox.output import RECORDED_CHARS
 from cab_check.scoring import CellFacts, corrected_score, l15, score_cell, scorer_notes
-from cab_check.secrets import Redactor
 from cab_check.workspace import Changes
 
 

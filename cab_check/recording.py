@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, TypeGuard
 
 from cab_check.errors import BadInput
-from cab_check.secrets import Redactor
+from cab_check.keys import Redactor
 from cab_check.store import write_atomic
 
 WIDTH, HEIGHT = 120, 40

@@ -15,7 +15,8 @@ from datetime import UTC, datetime
 
 from cab_check import archive, catalog, handshake, launch, store, token_parsers, workspace
 from cab_check.asgi_server import BackgroundServer
-from cab_check.errors import BadInput, CabError, Cancelled
+from cab_check.errors import BadInput, CabError, Cancelled, Remedy
+from cab_check.keys import Redactor
 from cab_check.models import (
     REFERENCE_MODEL_ID,
     AgentOutput,
@@ -35,7 +36,6 @@ from cab_check.record import RunOutcome, record
 from cab_check.reference_model import ReferenceModel
 from cab_check.sandbox import ContainerSpec, Sandbox, connect
 from cab_check.sandbox.base import WORKDIR
-from cab_check.secrets import Redactor
 from cab_check.settings import find_ca_bundle
 from cab_check.tracing import Tracer
 
@@ -65,7 +65,9 @@ def validate_model_endpoint(endpoint: str, model: str | None) -> str:
     """An endpoint to run a model on: a valid URL, and a model id to ask it for."""
     endpoint = validate_endpoint(endpoint)
     if not model:
-        raise BadInput("An endpoint needs a model: add --model with the id your server serves.")
+        raise BadInput(
+            f"An endpoint needs a model: give the id your server serves {Remedy.MODEL.slot}.", "no_model", Remedy.MODEL
+        )
     return endpoint
 
 
@@ -82,9 +84,16 @@ def resolve(request: CellRequest) -> ResolvedCell:
     task = catalog.get_task(request.task)
     tui = catalog.get_tui(request.tui)
     if not tui.buildable and not request.image:
-        raise BadInput(f"{tui.name} has no image cab-check can build ({tui.user_image}): pass --image with yours.")
-    endpoint = validate_model_endpoint(request.endpoint, request.model) if request.endpoint else None
-    return ResolvedCell(task, tui, endpoint, request.model if endpoint else REFERENCE_MODEL_ID)
+        raise BadInput(
+            f"{tui.name} has no image cab-check can build ({tui.user_image}): run it {Remedy.IMAGE.slot}.",
+            "no_buildable_image",
+            Remedy.IMAGE,
+        )
+    if not request.endpoint:
+        return ResolvedCell(task, tui, None, REFERENCE_MODEL_ID)
+    endpoint = validate_model_endpoint(request.endpoint, request.model)
+    assert request.model  # validate_model_endpoint refuses an endpoint without one
+    return ResolvedCell(task, tui, endpoint, request.model)
 
 
 def run_cell(

@@ -1,5 +1,5 @@
 """What the app remembers between sessions: the last cell configured and the theme. Never the API key, which only
-the OS keyring holds (cab_check.secrets)."""
+the OS keyring holds (cab_check.keys)."""
 
 from __future__ import annotations
 

@@ -9,23 +9,35 @@ the function itself runs to its end either way (it cannot be interrupted), so gi
 
 from __future__ import annotations
 
+import itertools
 import sys
 import traceback
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QObject, QThreadPool, Signal, Slot
+from PySide6.QtCore import QObject, QThreadPool, Signal, SignalInstance, Slot
 
-from cab_check import secrets
-from cab_check.errors import CabError
+from cab_check.errors import CabError, Remedy, Words
+from cab_check.keys import Redactor
+
+# How the app does what an error's remedy asks for: its words fill the slot the engine's sentence leaves.
+APP_WORDS: Words = {
+    Remedy.KEY: "in the API key field",
+    Remedy.SAVED_KEY: 'in the API key field, with "Save key to the OS keyring" ticked',
+    Remedy.MODEL: "in the Model field",
+    Remedy.IMAGE: "with an image you provide",
+    Remedy.ENGINE: "in the Engine field",
+    Remedy.SKIP_HANDSHAKE: "check the endpoint, then run again",  # the app has no way to skip the preflight check
+    Remedy.CLEANUP: "by the next run",
+}
 
 
 def error_sentence(exc: BaseException, key: str | None = None, what: str = "The check") -> str:
-    """One sentence for a failure off the UI thread, never holding the key; a bug (anything but a CabError) also
-    leaves its traceback on stderr, redacted too, for the report the sentence asks for."""
-    redactor = secrets.Redactor(key)
+    """One sentence for a failure off the UI thread, in the app's words, never holding the key; a bug (anything
+    but a CabError) also leaves its traceback on stderr, redacted too, for the report the sentence asks for."""
+    redactor = Redactor(key)
     if isinstance(exc, CabError):
-        return redactor.text(str(exc))
+        return redactor.text(exc.sentence(APP_WORDS))
     sys.stderr.write(redactor.text("".join(traceback.format_exception(exc))))
     return redactor.text(
         f"{what} hit an unexpected error ({type(exc).__name__}: {exc}); please report it with "
@@ -34,9 +46,6 @@ def error_sentence(exc: BaseException, key: str | None = None, what: str = "The 
 
 
 _pool: QThreadPool | None = None
-# Tasks have no Qt parent (a parent's deletion must not pull one from under its pool thread), so they are kept
-# here until they have delivered: otherwise a task nobody holds would be garbage-collected mid-flight.
-_in_flight: set[Task] = set()
 
 
 def _thread_pool() -> QThreadPool:
@@ -54,36 +63,56 @@ class Task(QObject):
     failed = Signal(object)  # the exception it raised
     finished = Signal()  # after either
 
-    _outcome = Signal(bool, object)  # emitted on the pool thread, queued across to `_deliver`
-
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__()
         self.done = False
         self._orphaned = False
         if parent is not None:
             parent.destroyed.connect(self._forget)
-        self._outcome.connect(self._deliver)
 
     @Slot()
     def _forget(self) -> None:
         self._orphaned = True
 
-    @Slot(bool, object)
     def _deliver(self, ok: bool, value: object) -> None:
         self.done = True
-        _in_flight.discard(self)
-        if self._orphaned:
-            return
-        (self.succeeded if ok else self.failed).emit(value)
-        self.finished.emit()
+        if not self._orphaned:
+            (self.succeeded if ok else self.failed).emit(value)
+            self.finished.emit()
 
-    def _run(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:  # on the pool thread
-        try:
-            result = fn(*args)
-        except Exception as exc:  # noqa: BLE001 - every failure goes to on_error, which decides what to say
-            self._outcome.emit(False, exc)
-        else:
-            self._outcome.emit(True, result)
+
+class _Dispatcher(QObject):
+    """Carries outcomes from pool threads to the UI thread, where the tasks live.
+
+    A pool thread never holds a Task, only its number: a QObject whose last reference went on a pool thread (or
+    with an exception's traceback, in a garbage collection there) would be deleted off its own thread, which
+    crashes Qt. Tasks have no Qt parent either (a parent's deletion must not pull one from under its call), so they
+    are kept here, by number, until they have delivered."""
+
+    outcome = Signal(int, bool, object)  # emitted on a pool thread, queued across to `_deliver`
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.in_flight: dict[int, Task] = {}
+        self.outcome.connect(self._deliver)
+
+    @Slot(int, bool, object)
+    def _deliver(self, number: int, ok: bool, value: object) -> None:
+        self.in_flight.pop(number)._deliver(ok, value)
+
+
+_dispatcher: _Dispatcher | None = None
+_numbers = itertools.count()
+
+
+def _run(outcome: SignalInstance, number: int, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
+    """On the pool thread: the call, its outcome sent to the UI thread."""
+    try:
+        result = fn(*args)
+    except Exception as exc:  # noqa: BLE001 - every failure goes to on_error, which decides what to say
+        outcome.emit(number, False, exc)
+    else:
+        outcome.emit(number, True, result)
 
 
 def run_in_background(
@@ -95,14 +124,20 @@ def run_in_background(
 ) -> Task:
     """Calls `fn(*args)` on a pool thread; `on_done(result)` or `on_error(exception)` follows on this thread.
 
-    Call it from the UI thread. Nothing is delivered once `parent` (usually the widget asking) is destroyed."""
+    Call it from the UI thread. Nothing is delivered once `parent` (usually the widget asking) is destroyed. `fn`
+    and `args` go to the pool thread, so neither may be a QObject or its method (see _Dispatcher)."""
+    global _dispatcher
+    if _dispatcher is None:
+        _dispatcher = _Dispatcher()
     task = Task(parent)
     if on_done is not None:
         task.succeeded.connect(on_done)
     if on_error is not None:
         task.failed.connect(on_error)
-    _in_flight.add(task)
-    _thread_pool().start(lambda: task._run(fn, args))
+    number = next(_numbers)
+    _dispatcher.in_flight[number] = task
+    outcome = _dispatcher.outcome
+    _thread_pool().start(lambda: _run(outcome, number, fn, args))
     return task
 
 

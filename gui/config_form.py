@@ -37,10 +37,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cab_check import catalog, doctor, handshake, secrets
+from cab_check import catalog, doctor, handshake, keys
 from cab_check.errors import BadInput, CabError, KeyringUnavailable
 from cab_check.gui.app_settings import GuiSettings
-from cab_check.gui.background import Task, error_sentence, run_in_background
+from cab_check.gui.background import APP_WORDS, Task, error_sentence, run_in_background
 from cab_check.gui.theme import goodness_color
 from cab_check.models import (
     MAX_TIMEOUT_S,
@@ -92,21 +92,21 @@ def check_endpoint(endpoint: str, api_key: str | None, model: str) -> Connection
     """The user's endpoint: the handshake once per capability (`cab doctor --endpoint`), then each TUI's verdict."""
     findings, grid = doctor.endpoint_grid(endpoint, api_key, model)
     findings = [doctor.Finding(f.area.removeprefix("endpoint "), f.status, f.detail, f.fix) for f in findings]
-    grid = [doctor.Compatibility(c.tui, c.ok, c.detail.replace("(with --image)", IMAGE_NOTE)) for c in grid]
+    grid = [c.worded(APP_WORDS) for c in grid]
     return ConnectionReport(f"'{model}' at {endpoint}", findings, grid)
 
 
 def check_reference_model(task: TaskSpec) -> ConnectionReport:
     """The reference model for `task`, served on loopback as a run serves it, probed for each capability."""
     findings, grid = doctor.reference_grid(task)
-    grid = [doctor.Compatibility(c.tui, c.ok, c.detail.replace("(with --image)", IMAGE_NOTE)) for c in grid]
+    grid = [c.worded(APP_WORDS) for c in grid]
     return ConnectionReport(f"the reference model on {task.slug} (checked on loopback)", findings, grid)
 
 
 def _saved_key(endpoint: str) -> str | None:
     """The endpoint's key from the OS keyring; KeyringUnavailable when there is no keyring to ask."""
-    secrets.usable_keyring()
-    return secrets.load_key(endpoint)
+    keys.usable_keyring()
+    return keys.load_key(endpoint)
 
 
 # --- the form ----------------------------------------------------------------------------------------------------
@@ -115,9 +115,9 @@ def _saved_key(endpoint: str) -> str | None:
 def _keyring_sentence(exc: KeyringUnavailable) -> str:
     """What the form says when the keyring cannot be used: no keyring at all, or the engine's own sentence for one
     that is locked or does not answer (which names the way out)."""
-    if isinstance(exc, secrets.KeyringAbsent):
+    if isinstance(exc, keys.KeyringAbsent):
         return NO_KEYRING
-    return f"{exc} The key typed here is used for this run only."
+    return f"{exc.sentence(APP_WORDS)} The key typed here is used for this run only."
 
 
 def _wrapping_label(text: str = "") -> QLabel:
@@ -415,7 +415,7 @@ class ConfigForm(QWidget):
         if self._loaded_key == (endpoint, key):
             return None  # already there
         try:
-            secrets.save_key(endpoint, key)
+            keys.save_key(endpoint, key)
         except KeyringUnavailable as exc:
             sentence = _keyring_sentence(exc)
         except Exception as exc:  # noqa: BLE001 - any backend failure; the key still works for this run

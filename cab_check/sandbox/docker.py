@@ -23,7 +23,7 @@ import docker.errors
 import requests.exceptions
 
 from cab_check.catalog import base_dir
-from cab_check.errors import BadInput, Cancelled, DockerUnavailable, EnvironmentProblem, ImageBuildFailed
+from cab_check.errors import BadInput, Cancelled, DockerUnavailable, EnvironmentProblem, ImageBuildFailed, Remedy
 from cab_check.sandbox import engine as engines
 from cab_check.sandbox.base import (
     CONTAINER_HOME,
@@ -104,7 +104,9 @@ class DockerSandbox:
         except (docker.errors.DockerException, requests.exceptions.RequestException, OSError) as exc:
             raise DockerUnavailable(
                 f"The container engine at {shown} is not reachable ({_root_cause(exc)}): start Docker (or Podman), "
-                "check that you may use its socket, or name another engine with --engine."
+                f"check that you may use its socket, or name another engine {Remedy.ENGINE.slot}.",
+                "engine_unreachable",
+                Remedy.ENGINE,
             ) from None
         return cls(client, described)
 
@@ -116,7 +118,9 @@ class DockerSandbox:
         except (requests.exceptions.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
             raise DockerUnavailable(
                 f"The container engine at {self.engine.url} stopped answering while {doing} ({_root_cause(exc)}): "
-                "check that it is running; the next cab check or `cab cleanup` removes what this run left."
+                f"check that it is running; what this run left is removed {Remedy.CLEANUP.slot}.",
+                "engine_lost",
+                Remedy.CLEANUP,
             ) from None
 
     def _labels(self, run_id: str, role: str) -> dict[str, str]:

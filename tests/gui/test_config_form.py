@@ -12,6 +12,8 @@ from contextlib import contextmanager
 import keyring
 import pytest
 from keyring.backends import fail
+from keyring.errors import KeyringLocked
+from memory_keyring import MemoryKeyring
 from PySide6.QtCore import QObject, QPoint, Qt
 from PySide6.QtWidgets import QFileDialog, QLabel, QLineEdit, QWidget
 from starlette.applications import Starlette
@@ -19,11 +21,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from cab_check import catalog, secrets
+from cab_check import catalog, handshake, keys
 from cab_check.asgi_server import BackgroundServer
-from cab_check.errors import BadInput
+from cab_check.errors import BadInput, HandshakeFailed, HandshakeRejected, Remedy
 from cab_check.gui.app_settings import GuiSettings, load_settings, save_settings, settings_path
-from cab_check.gui.background import run_in_background, wait_for_background
+from cab_check.gui.background import APP_WORDS, error_sentence, run_in_background, wait_for_background
 from cab_check.gui.config_form import KEY_LOADED, NO_KEYRING, NO_MODELS, ConfigForm
 from cab_check.models import CellRequest
 
@@ -233,7 +235,7 @@ def test_the_pickers_describe_what_was_picked(form):
 
 
 def test_a_saved_key_fills_the_key_field_masked(qtbot, form, endpoint):
-    secrets.save_key(endpoint, KEY)
+    keys.save_key(endpoint, KEY)
     use_endpoint(qtbot, form, endpoint, model="mistral-small")
     qtbot.waitUntil(lambda: form.key_edit.text() == KEY)
     assert form.key_edit.echoMode() == QLineEdit.EchoMode.Password
@@ -247,7 +249,7 @@ def test_a_saved_key_fills_the_key_field_masked(qtbot, form, endpoint):
 
 
 def test_one_endpoints_saved_key_is_never_offered_to_another(qtbot, form, endpoint):
-    secrets.save_key(endpoint, KEY)
+    keys.save_key(endpoint, KEY)
     use_endpoint(qtbot, form, endpoint)
     qtbot.waitUntil(lambda: form.key_edit.text() == KEY)
     with serving(served=MODELS) as other:
@@ -259,7 +261,7 @@ def test_one_endpoints_saved_key_is_never_offered_to_another(qtbot, form, endpoi
 
 
 def test_an_endpoint_edited_but_not_left_does_not_get_the_last_ones_key(qtbot, form, endpoint):
-    secrets.save_key(endpoint, KEY)
+    keys.save_key(endpoint, KEY)
     use_endpoint(qtbot, form, endpoint, model="m")
     qtbot.waitUntil(lambda: form.key_edit.text() == KEY)
     with serving(served=MODELS) as other:
@@ -274,8 +276,8 @@ def test_commit_key_saves_a_typed_key_and_settings_never_hold_it(qtbot, form, en
     type_into(qtbot, form.key_edit, KEY)
     assert form.save_key_check.isChecked(), "saving is the default"
     assert form.commit_key() is None
-    assert secrets.load_key(endpoint) == KEY
-    assert secrets.saved_endpoints() == [endpoint]
+    assert keys.load_key(endpoint) == KEY
+    assert keys.saved_endpoints() == [endpoint]
 
     save_settings(form.settings())
     assert KEY not in settings_path().read_text(encoding="utf-8")
@@ -304,6 +306,56 @@ def test_an_unusable_keyring_is_one_sentence_not_a_crash(qtbot, form, endpoint):
         assert form.api_key() == KEY
     finally:
         keyring.set_keyring(previous)
+
+
+class LockedKeyring(MemoryKeyring):
+    """A keyring that is there but locked, as the Secret Service is before the desktop's login unlocks it (a
+    MemoryKeyring, so that keyring never picks it on its own)."""
+
+    def get_password(self, service, username):
+        raise KeyringLocked("locked")
+
+    def set_password(self, service, username, password):
+        raise KeyringLocked("locked")
+
+    def delete_password(self, service, username):
+        raise KeyringLocked("locked")
+
+
+def test_a_locked_keyring_is_worded_in_the_forms_terms(qtbot, form, endpoint):
+    previous = keyring.get_keyring()
+    keyring.set_keyring(LockedKeyring())
+    try:
+        use_endpoint(qtbot, form, endpoint, model="llama-3.1-8b")
+        qtbot.waitUntil(lambda: "The OS keyring is locked" in form.status_label.text())
+        said = form.status_label.text()
+        assert "give the key in the API key field instead. The key typed here is used for this run only." in said
+        assert "--" not in said
+    finally:
+        keyring.set_keyring(previous)
+
+
+def test_engine_errors_are_worded_with_the_forms_fields_not_the_clis_flags():
+    target = handshake.Target("http://127.0.0.1:8000/v1", "qwen", has_key=False)
+    no_key = handshake.chat_error(target, httpx_answer(401), lambda: None)
+    assert error_sentence(no_key).endswith("none was given; give it in the API key field.")
+    wrong_key = handshake.chat_error(handshake.Target(target.base, "qwen"), httpx_answer(401), lambda: None)
+    assert error_sentence(wrong_key).endswith(
+        'check the key (or save the right one in the API key field, with "Save key to the OS keyring" ticked).'
+    )
+    unknown = handshake.unknown_model_error(handshake.Target(target.base, "qwen", listed=("qwen2",)), "it said 404")
+    assert error_sentence(unknown).endswith("give the exact id in the Model field.")
+    slow = HandshakeFailed(f"too slow: try again, or {Remedy.SKIP_HANDSHAKE.slot}.", "timeout", Remedy.SKIP_HANDSHAKE)
+    assert error_sentence(slow) == "too slow: try again, or check the endpoint, then run again."
+    for error in (no_key, wrong_key, unknown, slow, HandshakeRejected(f"x {Remedy.ENGINE.slot}.", "", Remedy.ENGINE)):
+        assert "--" not in error_sentence(error) and "cab " not in error_sentence(error)
+    assert set(APP_WORDS) == set(Remedy)
+
+
+def httpx_answer(status: int):
+    import httpx
+
+    return httpx.Response(status, json={"error": {"message": "no"}}, request=httpx.Request("POST", "http://x/"))
 
 
 def test_a_key_no_http_header_can_carry_is_refused_by_name(qtbot, form, endpoint):

@@ -11,8 +11,8 @@ from PySide6.QtWidgets import QApplication
 
 from cab_check.gui.playback import IDLE_TIP, MAX_IDLE_SECONDS, PlaybackView, playback_times
 from cab_check.gui.terminal_view import PALETTE
+from cab_check.keys import Redactor
 from cab_check.recording import read_asciicast, write_asciicast
-from cab_check.secrets import Redactor
 
 
 @pytest.fixture

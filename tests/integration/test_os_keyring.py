@@ -628,7 +628,7 @@ def test_the_app_says_one_sentence_for_a_locked_keyring_and_never_waits(
 
 
 def test_a_secret_service_that_never_answers_is_bounded(silent_service, endpoint):
-    from cab_check.secrets import KEYRING_TIMEOUT_S
+    from cab_check.keys import KEYRING_TIMEOUT_S
 
     witness, url = endpoint
     commands = cab_together(

@@ -5,8 +5,9 @@ import sys
 
 import pytest
 
-from cab_check import __version__
+from cab_check import __version__, cli
 from cab_check.cli import main
+from cab_check.errors import KeyringUnavailable, Remedy
 
 
 def test_version_and_module_entry_point():
@@ -102,3 +103,13 @@ def test_help_and_version_start_cold_without_docker_httpx_or_qt(flag):
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[-1] == "loaded:", "cab --help/--version must not pay for the engine's imports"
+
+
+def test_the_cli_prints_an_engine_error_in_its_own_words(monkeypatch, capsys):
+    def failing(args):
+        raise KeyringUnavailable(f"The OS keyring is locked: give the key {Remedy.KEY.slot} instead.", "", Remedy.KEY)
+
+    monkeypatch.setitem(cli.COMMANDS, "tasks", failing)
+    assert main(["tasks"]) == 3
+    err = " ".join(capsys.readouterr().err.split())
+    assert err == "error: The OS keyring is locked: give the key with --key-env VAR or --key-stdin instead."

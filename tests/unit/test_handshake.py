@@ -1,43 +1,45 @@
-"""The preflight handshake against local fake endpoints that misbehave in each way a real one can.
+"""The preflight handshake against fake endpoints that misbehave in each way a real one can.
 
 The fakes live here because the thing under test is our diagnosis: each failure must name the cause and the fix,
-carry the right exit code, and never show the key, which every fake echoes back in its error bodies."""
+carry the right exit code, and never show the key, which every fake echoes back in its error bodies. A fake is an
+httpx `MockTransport` handler; only what needs real sockets — TLS, a name that does not resolve, a refused
+connection — goes over loopback."""
 
 from __future__ import annotations
 
-import asyncio
 import datetime
 import ipaddress
 import json
 import secrets
 import socket
+import ssl
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import uvicorn
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
-from starlette.routing import Route
+from starlette.testclient import TestClient
 
 from cab_check import handshake
 from cab_check.asgi_server import BackgroundServer
+from cab_check.cli import CLI_WORDS
 from cab_check.errors import (
     EXIT_BAD_INPUT,
     EXIT_ENVIRONMENT,
     HandshakeError,
     HandshakeFailed,
     HandshakeRejected,
+    Remedy,
 )
-from cab_check.handshake import INCOMPATIBLE, Check
+from cab_check.handshake import INCOMPATIBLE, Check, Target
+from cab_check.keys import Redactor
 from cab_check.models import TuiNeeds
 from cab_check.reference_model import ReferenceModel
-from cab_check.secrets import Redactor
 
 KEY = "sk-canary-" + secrets.token_hex(8)
 MODEL = "qwen2.5-coder-7b-instruct"
@@ -50,12 +52,15 @@ SERVED = [
 ]
 EVERYTHING = TuiNeeds(tool_calls=True, streaming=True, wire="chat")
 PLAIN = TuiNeeds()  # aider's needs
+ORIGIN = "http://endpoint.test"
+BASE = f"{ORIGIN}/v1"
+Handler = Callable[[httpx.Request], httpx.Response]
 
 
 # --- a configurable fake OpenAI-compatible server ------------------------------------------------------------------
 
 
-def fake_app(
+def fake_endpoint(
     *,
     prefix: str = "/v1",
     auth: str = "ok",  # ok | 401 | 403
@@ -65,41 +70,48 @@ def fake_app(
     stream: str = "sse",  # sse | sse-no-usage | json | 400 | no-done | no-delta | reject-options
     tools: str = "call",  # call | text | text-call | 400 | bad-args | length
     sleep_s: float = 0.0,
-) -> Starlette:
+) -> Handler:
     served = SERVED if served is None else served
 
-    def echo(request: Request) -> str:  # a careless server that quotes the key it was given
+    def echo(request: httpx.Request) -> str:  # a careless server that quotes the key it was given
         return request.headers.get("authorization", "")
 
-    def error(status: int, message: str) -> JSONResponse:
-        return JSONResponse({"error": {"message": message, "type": "invalid_request_error"}}, status_code=status)
+    def error(status: int, message: str) -> httpx.Response:
+        return httpx.Response(status, json={"error": {"message": message, "type": "invalid_request_error"}})
 
-    async def models(request: Request) -> Response:
-        return JSONResponse({"object": "list", "data": [{"id": m, "object": "model"} for m in served or []]})
+    def handle(request: httpx.Request) -> httpx.Response:
+        path = request.url.path
+        if path == f"{prefix}/models" and served and request.method == "GET":
+            return httpx.Response(200, json={"object": "list", "data": [{"id": m, "object": "model"} for m in served]})
+        if path == f"{prefix}/chat/completions":
+            return completions(request) if request.method == "POST" else httpx.Response(405, text="Method Not Allowed")
+        return httpx.Response(404, text="Not Found")
 
-    async def completions(request: Request) -> Response:
+    def completions(request: httpx.Request) -> httpx.Response:
         if auth == "401" or (auth == "ok" and request.headers.get("authorization") != f"Bearer {KEY}"):
             return error(401, f"Incorrect API key provided: {echo(request)}")
         if auth == "403":
             return error(403, f"The key {echo(request)} may not use this model")
-        body = json.loads(await request.body())
+        body = json.loads(request.content)
         if served and body["model"] not in served and unknown_model != "accept":
             if unknown_model == "404":
                 return error(404, f"The model `{body['model']}` does not exist (key {echo(request)}).")
             return error(400, f"Bad request for key {echo(request)}")
         if chat == "sleep":
-            await asyncio.sleep(sleep_s)
+            answer_after(request, sleep_s)
         if chat == "500":
             return error(500, f"CUDA out of memory while serving {echo(request)}")
         if chat == "html":
-            return HTMLResponse("<!doctype html><html><head><title>Open WebUI</title></head><body></body></html>")
+            return httpx.Response(
+                200, html="<!doctype html><html><head><title>Open WebUI</title></head><body></body></html>"
+            )
         if chat == "no-choices":
-            return JSONResponse({"result": "OK", "key": echo(request)})
+            return httpx.Response(200, json={"result": "OK", "key": echo(request)})
         if "tools" in body:
-            return tool_reply(request, body)
+            return tool_reply(request)
         if body.get("stream"):
             return stream_reply(request, body)
-        return JSONResponse(completion({"role": "assistant", "content": "OK"}))
+        return httpx.Response(200, json=completion({"role": "assistant", "content": "OK"}))
 
     def completion(message: dict[str, Any], finish: str = "stop") -> dict[str, Any]:
         return {
@@ -111,7 +123,7 @@ def fake_app(
             "usage": {"prompt_tokens": 5, "completion_tokens": 1, "total_tokens": 6},
         }
 
-    def tool_reply(request: Request, body: dict[str, Any]) -> Response:
+    def tool_reply(request: httpx.Request) -> httpx.Response:
         if tools == "400":
             return error(
                 400,
@@ -119,71 +131,84 @@ def fake_app(
                 f"set ({echo(request)})",
             )
         if tools == "text":
-            return JSONResponse(completion({"role": "assistant", "content": "Pong! How can I help you today?"}))
+            return httpx.Response(
+                200, json=completion({"role": "assistant", "content": "Pong! How can I help you today?"})
+            )
         if tools == "text-call":
             text = '<tool_call>{"name": "ping", "arguments": {"message": "hello"}}</tool_call>'
-            return JSONResponse(completion({"role": "assistant", "content": text}))
+            return httpx.Response(200, json=completion({"role": "assistant", "content": text}))
         if tools == "length":
-            return JSONResponse(completion({"role": "assistant", "content": "Let me think. " * 50}, "length"))
+            return httpx.Response(
+                200, json=completion({"role": "assistant", "content": "Let me think. " * 50}, "length")
+            )
         arguments = "{message: hello" if tools == "bad-args" else json.dumps({"message": "hello"})
         call = {"id": "call_1", "type": "function", "function": {"name": "ping", "arguments": arguments}}
-        return JSONResponse(completion({"role": "assistant", "content": None, "tool_calls": [call]}, "tool_calls"))
+        return httpx.Response(
+            200, json=completion({"role": "assistant", "content": None, "tool_calls": [call]}, "tool_calls")
+        )
 
-    def stream_reply(request: Request, body: dict[str, Any]) -> Response:
+    def stream_reply(request: httpx.Request, body: dict[str, Any]) -> httpx.Response:
         if stream == "400":
             return error(400, f"Streaming is not supported ({echo(request)})")
         if stream == "reject-options" and "stream_options" in body:
             return error(400, "Unrecognized request argument supplied: stream_options")
         if stream == "json":
-            return JSONResponse(completion({"role": "assistant", "content": "1 2 3"}))
+            return httpx.Response(200, json=completion({"role": "assistant", "content": "1 2 3"}))
 
         def chunk(**fields: Any) -> str:
             return "data: " + json.dumps({"id": "chatcmpl-1", "object": "chat.completion.chunk", **fields}) + "\n\n"
 
-        def events() -> Iterator[str]:
+        def events() -> Iterator[bytes]:
             if stream == "no-delta":
-                yield chunk(text="1 2 3")
+                yield chunk(text="1 2 3").encode()
             else:
                 for piece in ("1", " 2", " 3"):
-                    yield chunk(choices=[{"index": 0, "delta": {"content": piece}, "finish_reason": None}])
+                    yield chunk(choices=[{"index": 0, "delta": {"content": piece}, "finish_reason": None}]).encode()
             if stream != "sse-no-usage" and (body.get("stream_options") or {}).get("include_usage"):
-                yield chunk(choices=[], usage={"prompt_tokens": 5, "completion_tokens": 3, "total_tokens": 8})
+                yield chunk(choices=[], usage={"prompt_tokens": 5, "completion_tokens": 3, "total_tokens": 8}).encode()
             if stream != "no-done":
-                yield "data: [DONE]\n\n"
+                yield b"data: [DONE]\n\n"
 
-        return StreamingResponse(events(), media_type="text/event-stream")
+        return httpx.Response(200, headers={"content-type": "text/event-stream"}, content=events())
 
-    routes = [Route(f"{prefix}/chat/completions", completions, methods=["POST"])]
-    if served:
-        routes.append(Route(f"{prefix}/models", models, methods=["GET"]))
-    return Starlette(routes=routes)
+    return handle
 
 
-@contextmanager
-def serving(**behaviour: Any) -> Iterator[str]:
-    """A fake endpoint; yields its base URL (ending in /v1 unless prefix says otherwise)."""
-    prefix = behaviour.get("prefix", "/v1")
-    with BackgroundServer(fake_app(**behaviour), "127.0.0.1") as server:
-        yield server.url + prefix
+def answer_after(request: httpx.Request, seconds: float) -> None:
+    """A server that takes `seconds` to answer, as a client bounded by its read timeout sees it."""
+    bound = request.extensions.get("timeout", {}).get("read")
+    time.sleep(seconds if bound is None else min(seconds, bound))
+    if bound is not None and seconds > bound:
+        raise httpx.ReadTimeout("timed out", request=request)
 
 
-def fails(
-    base_url: str,
+def mock(**behaviour: Any) -> httpx.MockTransport:
+    return httpx.MockTransport(fake_endpoint(**behaviour))
+
+
+def probe(
+    transport: httpx.BaseTransport | None,
+    base_url: str = BASE,
     *,
     needs: TuiNeeds = EVERYTHING,
     model: str = MODEL,
     key: str | None = KEY,
     redactor: Redactor | None = None,
     **options: Any,
-) -> HandshakeError:
+) -> list[Check]:
+    return handshake.handshake(base_url, key, model, needs, redactor or Redactor(key), transport=transport, **options)
+
+
+def fails(transport: httpx.BaseTransport | None, base_url: str = BASE, **given: Any) -> HandshakeError:
     """Runs the handshake, which must fail; checks what every failure owes the user and returns the error."""
     with pytest.raises(HandshakeError) as caught:
-        handshake.handshake(base_url, key, model, needs, redactor or Redactor(key), **options)
+        probe(transport, base_url, **given)
     error = caught.value
-    message = str(error)
-    assert message.startswith(f"{INCOMPATIBLE}: "), message
-    assert KEY not in message and "sk-canary" not in message, message
-    assert "\n" not in message and message.endswith((".", "?")), message
+    for message in (str(error), error.sentence(CLI_WORDS)):
+        assert message.startswith(f"{INCOMPATIBLE}: "), message
+        assert KEY not in message and "sk-canary" not in message, message
+        assert "\n" not in message and message.endswith((".", "?")), message
+        assert "⟦" not in message, message
     assert error.__cause__ is None and error.__suppress_context__
     return error
 
@@ -205,12 +230,8 @@ def closed_port() -> int:
 # --- the healthy case ----------------------------------------------------------------------------------------------
 
 
-def test_a_healthy_server_passes_every_check_in_about_a_second():
-    with serving() as base:
-        started = time.monotonic()
-        checks = handshake.handshake(base, KEY, MODEL, EVERYTHING, Redactor(KEY))
-        elapsed = time.monotonic() - started
-    assert elapsed < 2.0
+def test_a_healthy_server_passes_every_check():
+    checks = probe(mock())
     assert [c.name for c in checks] == ["models", "chat", "streaming", "tool calls"]
     assert all(isinstance(c, Check) and c.ok for c in checks)
     assert "usage" in checks[2].detail and "[DONE]" in checks[2].detail
@@ -219,26 +240,38 @@ def test_a_healthy_server_passes_every_check_in_about_a_second():
     assert all(KEY not in c.detail for c in checks)
 
 
+def test_the_probes_send_the_key_and_ask_for_what_the_tui_needs():
+    seen: list[httpx.Request] = []
+    endpoint = fake_endpoint()
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return endpoint(request)
+
+    probe(httpx.MockTransport(handle))
+    assert [(r.method, r.url.path) for r in seen] == [("GET", "/v1/models")] + [("POST", "/v1/chat/completions")] * 3
+    assert {r.headers["authorization"] for r in seen} == {f"Bearer {KEY}"}
+    chat, stream, tools = (json.loads(r.content) for r in seen[1:])
+    assert chat["model"] == MODEL and not chat["stream"]
+    assert stream["stream"] and stream["stream_options"] == {"include_usage": True}
+    assert tools["tools"][0]["function"]["name"] == "ping"
+
+
 def test_a_tui_that_needs_neither_streaming_nor_tools_gets_only_those_probes():
-    with serving(stream="400", tools="400") as base:
-        checks = handshake.handshake(base, KEY, MODEL, PLAIN, Redactor(KEY))
+    checks = probe(mock(stream="400", tools="400"), needs=PLAIN)
     assert [c.name for c in checks] == ["models", "chat"]
     assert handshake.summary(checks) == "chat ok"
 
 
 @pytest.mark.parametrize("wire, api", [("responses", "Responses API"), ("anthropic", "Anthropic Messages API")])
 def test_translated_wires_say_the_endpoint_needs_only_chat_completions(wire, api):
-    with serving() as base:
-        checks = handshake.handshake(
-            base, KEY, MODEL, TuiNeeds(streaming=True, tool_calls=True, wire=wire), Redactor(KEY)
-        )
+    checks = probe(mock(), needs=TuiNeeds(streaming=True, tool_calls=True, wire=wire))
     chat = next(c for c in checks if c.name == "chat")
     assert api in chat.detail and "needs only those" in chat.detail
 
 
 def test_a_server_without_a_model_list_skips_that_check_and_passes():
-    with serving(served=[], unknown_model="accept") as base:
-        checks = handshake.handshake(base, KEY, MODEL, EVERYTHING, Redactor(KEY))
+    checks = probe(mock(served=[], unknown_model="accept"))
     models = checks[0]
     assert models.name == "models" and not models.ok and "HTTP 404" in models.detail
     assert all(c.ok for c in checks[1:])
@@ -246,18 +279,27 @@ def test_a_server_without_a_model_list_skips_that_check_and_passes():
 
 
 def test_a_model_the_list_omits_but_the_server_answers_passes_with_a_note():
-    with serving(unknown_model="accept") as base:
-        checks = handshake.handshake(base, KEY, "llama3", PLAIN, Redactor(KEY))
+    checks = probe(mock(unknown_model="accept"), model="llama3", needs=PLAIN)
     assert "not among" in checks[0].detail
     assert checks[1].ok and "does not list it" in checks[1].detail
+
+
+def asgi_transport(app: Any) -> httpx.MockTransport:
+    """An ASGI app answering in-process, as a MockTransport (starlette's TestClient runs it)."""
+    client = TestClient(app)
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        answer = client.request(request.method, str(request.url), content=request.content, headers=request.headers)
+        return httpx.Response(answer.status_code, headers=answer.headers, content=answer.content)
+
+    return httpx.MockTransport(handle)
 
 
 def test_the_reference_model_passes_the_plain_chat_probe():
     reference = ReferenceModel(
         {"calc.py": "def add(a, b):\n    return a - b\n"}, {"calc.py": "def add(a, b):\n    return a + b\n"}
     )
-    with BackgroundServer(reference.app, "127.0.0.1") as server:
-        check = handshake.probe_chat(f"{server.url}/v1", None, "cab-reference", Redactor())
+    check = handshake.probe_chat(BASE, None, "cab-reference", Redactor(), transport=asgi_transport(reference.app))
     assert check.name == "chat" and check.ok
 
 
@@ -265,79 +307,78 @@ def test_the_reference_model_passes_the_plain_chat_probe():
 
 
 def test_a_wrong_key_is_named_with_what_to_do():
-    with serving() as base:
-        error = fails(base, key="sk-canary-wrong" + secrets.token_hex(4))
-    assert is_input_error(error) and error.cause == "unauthorized"
-    assert "HTTP 401" in str(error) and "rejected the API key" in str(error) and "key set" in str(error)
+    error = fails(mock(), key="sk-canary-wrong" + secrets.token_hex(4))
+    assert is_input_error(error) and error.cause == "unauthorized" and error.remedy is Remedy.SAVED_KEY
+    assert "HTTP 401" in str(error) and "rejected the API key" in str(error)
+    assert "key set" in error.sentence(CLI_WORDS)  # the CLI: `cab key set`
+    assert "cab " not in str(error)
 
 
 def test_a_canary_key_the_server_echoes_is_redacted_even_if_the_caller_forgot_it():
-    with serving(auth="401") as base:
-        error = fails(base, redactor=Redactor())
+    error = fails(mock(auth="401"), redactor=Redactor())
     assert "[REDACTED]" in str(error)
 
 
 def test_a_missing_key_says_how_to_give_one():
-    with serving() as base:
-        error = fails(base, key=None)
-    assert is_input_error(error) and "none was given" in str(error) and "--key-env" in str(error)
+    error = fails(mock(), key=None)
+    assert is_input_error(error) and "none was given" in str(error) and error.remedy is Remedy.KEY
+    assert "--key-env" in error.sentence(CLI_WORDS)
+    assert "--" not in str(error)
 
 
 def test_a_forbidden_key_is_named():
-    with serving(auth="403") as base:
-        error = fails(base)
+    error = fails(mock(auth="403"))
     assert is_input_error(error) and error.cause == "forbidden"
     assert "HTTP 403" in str(error) and "not allowed" in str(error)
 
 
 def test_an_unknown_model_lists_the_closest_ids_the_server_offers():
-    with serving(served=SERVED[:4]) as base:
-        error = fails(base, model="qwen2.5-coder-7b")
-    message = str(error)
-    assert is_input_error(error) and error.cause == "unknown_model"
+    error = fails(mock(served=SERVED[:4]), model="qwen2.5-coder-7b")
+    message = error.sentence(CLI_WORDS)
+    assert is_input_error(error) and error.cause == "unknown_model" and error.remedy is Remedy.MODEL
     assert "'qwen2.5-coder-7b'" in message and "--model" in message
     closest = message.split("the closest it serves: ")[1].split(")")[0].split(", ")
     assert closest[0] == "Qwen/Qwen2.5-Coder-7B-Instruct" and len(closest) <= 3
     assert "mistral-small" not in closest
+    assert "--model" not in str(error)
 
 
 def test_a_model_absent_from_the_list_is_blamed_when_the_server_refuses_it_vaguely():
-    with serving(served=SERVED[:4], unknown_model="400-vague") as base:
-        error = fails(base, model="qwen-coder")
+    error = fails(mock(served=SERVED[:4], unknown_model="400-vague"), model="qwen-coder")
     assert is_input_error(error) and error.cause == "unknown_model" and "HTTP 400" in str(error)
 
 
 def test_a_missing_v1_is_named():
-    with serving() as base:
-        error = fails(base.removesuffix("/v1"))
+    error = fails(mock(), ORIGIN)
     assert is_input_error(error) and error.cause == "wrong_path"
-    assert "add /v1 to the endpoint" in str(error) and f"{base}/models answers" in str(error)
+    assert "add /v1 to the endpoint" in str(error) and f"{BASE}/models answers" in str(error)
 
 
 def test_a_needless_v1_is_named():
-    with serving(prefix="") as base:
-        error = fails(base + "/v1")
+    error = fails(mock(prefix=""), BASE)
     assert is_input_error(error) and "drop /v1 from the endpoint" in str(error)
 
 
 def test_a_path_with_no_api_anywhere_says_to_give_the_base_url():
-    with serving(prefix="/api/v1") as base:
-        error = fails(base.removesuffix("/api/v1") + "/openai")
+    error = fails(mock(prefix="/api/v1"), f"{ORIGIN}/openai")
     assert is_input_error(error) and error.cause == "wrong_path"
     assert "HTTP 404" in str(error) and "base URL" in str(error)
 
 
 def test_the_full_chat_completions_url_is_refused_before_any_request():
-    error = fails(f"http://127.0.0.1:{closed_port()}/v1/chat/completions")
+    asked: list[httpx.Request] = []
+    error = fails(
+        httpx.MockTransport(lambda request: asked.append(request) or httpx.Response(500)), f"{BASE}/chat/completions"
+    )
     assert is_input_error(error) and "/v1 instead" in str(error) and "chat-completions URL itself" in str(error)
+    assert asked == []
 
 
 def test_a_redirect_names_where_to_point_instead():
-    async def moved(request: Request) -> Response:
-        return Response(status_code=308, headers={"location": "https://api.example.com/v1/models"})
-
-    with BackgroundServer(Starlette(routes=[Route("/v1/models", moved)]), "127.0.0.1") as server:
-        error = fails(f"{server.url}/v1")
+    moved = httpx.MockTransport(
+        lambda request: httpx.Response(308, headers={"location": "https://api.example.com/v1/models"})
+    )
+    error = fails(moved)
     assert is_input_error(error) and "https://api.example.com/v1/models" in str(error)
 
 
@@ -345,126 +386,157 @@ def test_a_redirect_names_where_to_point_instead():
 
 
 def test_text_instead_of_a_tool_call_means_no_tool_support():
-    with serving(tools="text") as base:
-        error = fails(base)
+    error = fails(mock(tools="text"))
     message = str(error)
     assert is_environment_error(error) and error.cause == "no_tool_calls"
     assert "instead of calling the ping tool" in message
-    assert "--enable-auto-tool-choice --tool-call-parser" in message and "like aider" in message
+    assert "--enable-auto-tool-choice --tool-call-parser" in message and "like aider" in message  # the server's flags
 
 
 def test_a_400_on_tools_means_no_tool_support():
-    with serving(tools="400") as base:
-        error = fails(base)
+    error = fails(mock(tools="400"))
     assert is_environment_error(error) and error.cause == "no_tool_calls"
     assert "HTTP 400" in str(error) and "enable-auto-tool-choice" in str(error) and "aider" in str(error)
 
 
 def test_a_call_written_as_text_says_the_server_does_not_parse_tool_calls():
-    with serving(tools="text-call") as base:
-        error = fails(base)
+    error = fails(mock(tools="text-call"))
     assert is_environment_error(error) and "not parsing tool calls" in str(error)
 
 
 def test_a_call_with_arguments_that_are_not_json_is_refused():
-    with serving(tools="bad-args") as base:
-        error = fails(base)
+    error = fails(mock(tools="bad-args"))
     assert is_environment_error(error) and "not a JSON object" in str(error)
 
 
 def test_running_out_of_tokens_before_the_call_says_so():
-    with serving(tools="length") as base:
-        error = fails(base)
-    assert is_environment_error(error) and "--skip-handshake" in str(error)
+    error = fails(mock(tools="length"))
+    assert is_environment_error(error) and error.remedy is Remedy.SKIP_HANDSHAKE
+    assert "--skip-handshake" in error.sentence(CLI_WORDS)
+    assert "--skip-handshake" not in str(error)
 
 
 def test_json_for_stream_true_means_no_streaming_for_a_chat_wire_tui():
-    with serving(stream="json") as base:
-        error = fails(base)
+    error = fails(mock(stream="json"))
     assert is_environment_error(error) and error.cause == "no_streaming"
     assert "ignored stream=true" in str(error) and "aider" in str(error)
 
 
 def test_json_for_stream_true_is_fine_where_the_proxy_restreams():
-    with serving(stream="json") as base:
-        checks = handshake.handshake(base, KEY, MODEL, TuiNeeds(streaming=True, wire="responses"), Redactor(KEY))
+    checks = probe(mock(stream="json"), needs=TuiNeeds(streaming=True, wire="responses"))
     assert checks[2].ok and "re-streams" in checks[2].detail
 
 
 def test_a_400_on_stream_true_means_no_streaming():
-    with serving(stream="400") as base:
-        error = fails(base)
+    error = fails(mock(stream="400"))
     assert is_environment_error(error) and error.cause == "no_streaming" and "HTTP 400" in str(error)
 
 
 def test_a_server_that_rejects_stream_options_still_streams_and_says_tokens_go_uncounted():
-    with serving(stream="reject-options") as base:
-        checks = handshake.handshake(base, KEY, MODEL, EVERYTHING, Redactor(KEY))
+    checks = probe(mock(stream="reject-options"))
     assert checks[2].ok and "rejects stream_options" in checks[2].detail
 
 
 def test_a_stream_without_usage_is_noted():
-    with serving(stream="sse-no-usage") as base:
-        checks = handshake.handshake(base, KEY, MODEL, EVERYTHING, Redactor(KEY))
+    checks = probe(mock(stream="sse-no-usage"))
     assert checks[2].ok and "no usage chunk" in checks[2].detail
 
 
 @pytest.mark.parametrize("stream, said", [("no-done", "[DONE]"), ("no-delta", "choices[].delta")])
 def test_a_stream_that_is_not_openai_shaped_is_named(stream, said):
-    with serving(stream=stream) as base:
-        error = fails(base)
+    error = fails(mock(stream=stream))
     assert is_environment_error(error) and error.cause == "not_openai" and said in str(error)
 
 
 def test_an_html_page_is_not_an_openai_reply():
-    with serving(chat="html") as base:
-        error = fails(base)
+    error = fails(mock(chat="html"))
     assert is_environment_error(error) and error.cause == "not_openai"
     assert "text/html" in str(error) and "not JSON" in str(error)
 
 
 def test_json_without_choices_is_not_a_chat_completion():
-    with serving(chat="no-choices") as base:
-        error = fails(base)
+    error = fails(mock(chat="no-choices"))
     assert is_environment_error(error) and "no choices[0].message" in str(error)
 
 
 def test_a_server_error_is_named_and_the_echoed_key_hidden():
-    with serving(chat="500") as base:
-        error = fails(base)
+    error = fails(mock(chat="500"))
     assert is_environment_error(error) and error.cause == "server_error"
     assert "HTTP 500" in str(error) and "CUDA out of memory" in str(error) and "log" in str(error)
 
 
 def test_a_slow_server_times_out_within_the_given_bound():
-    with serving(chat="sleep", sleep_s=1.5) as base:
-        started = time.monotonic()
-        error = fails(base, timeout_s=0.3)
-        assert time.monotonic() - started < 1.2
+    error = fails(mock(chat="sleep", sleep_s=1.5), timeout_s=0.3)
     assert is_environment_error(error) and error.cause == "timeout"
     assert "did not answer within 0.3 s" in str(error)
+    assert error.remedy is Remedy.SKIP_HANDSHAKE and "--skip-handshake" in error.sentence(CLI_WORDS)
+
+
+def test_a_connect_timeout_names_the_host_and_the_firewall():
+    def unreachable(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectTimeout("timed out", request=request)
+
+    error = fails(httpx.MockTransport(unreachable), timeout_s=0.5)
+    assert is_environment_error(error) and error.cause == "timeout"
+    assert "could not connect to endpoint.test within 0.5 s" in str(error) and "firewall" in str(error)
+
+
+def test_a_port_that_speaks_no_http_is_named():
+    def garbage(request: httpx.Request) -> httpx.Response:
+        raise httpx.RemoteProtocolError("illegal status line: b'SSH-2.0-OpenSSH_9.6'", request=request)
+
+    error = fails(httpx.MockTransport(garbage))
+    assert is_environment_error(error) and error.cause == "not_openai" and "another service" in str(error)
 
 
 def test_a_refused_connection_is_named():
-    error = fails(f"http://127.0.0.1:{closed_port()}/v1")
+    error = fails(None, f"http://127.0.0.1:{closed_port()}/v1")
     assert is_environment_error(error) and error.cause == "refused"
     assert "connection refused" in str(error) and "running" in str(error)
 
 
 def test_a_host_that_does_not_resolve_is_named():
-    error = fails("http://cab-check-handshake.invalid/v1", timeout_s=5)
+    error = fails(None, "http://cab-check-handshake.invalid/v1", timeout_s=5)
     assert is_environment_error(error) and error.cause in ("dns", "timeout")
     if error.cause == "dns":
         assert "does not resolve" in str(error)
 
 
+# --- TLS, over loopback ------------------------------------------------------------------------------------------
+
+
+def asgi(handler: Handler) -> Any:
+    """The fake endpoint as an ASGI app, for the tests that need a real server."""
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]]
+        answer = handler(
+            httpx.Request(scope["method"], f"http://loopback{scope['path']}", headers=headers, content=body)
+        )
+        content = answer.read()
+        kept = [(k, v) for k, v in answer.headers.raw if k.lower() not in (b"content-length", b"transfer-encoding")]
+        await send(
+            {
+                "type": "http.response.start",
+                "status": answer.status_code,
+                "headers": [*kept, (b"content-length", str(len(content)).encode())],
+            }
+        )
+        await send({"type": "http.response.body", "body": content})
+
+    return app
+
+
 def test_https_to_a_plain_http_server_says_to_use_http():
-    with serving() as base:
-        error = fails(base.replace("http://", "https://"))
+    with BackgroundServer(asgi(fake_endpoint()), "127.0.0.1") as server:
+        error = fails(None, f"{server.url}/v1".replace("http://", "https://"))
     assert is_environment_error(error) and error.cause == "tls" and "use http://" in str(error)
-
-
-# --- TLS with a certificate nobody trusts --------------------------------------------------------------------------
 
 
 def self_signed(folder: Path) -> tuple[Path, Path]:
@@ -497,7 +569,7 @@ def self_signed(folder: Path) -> tuple[Path, Path]:
 
 
 @contextmanager
-def serving_tls(app: Starlette, cert_file: Path, key_file: Path) -> Iterator[str]:
+def serving_tls(app: Any, cert_file: Path, key_file: Path) -> Iterator[str]:
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     config = uvicorn.Config(
@@ -526,25 +598,91 @@ def test_an_untrusted_certificate_points_at_ssl_cert_file_which_then_works(tmp_p
     monkeypatch.delenv("SSL_CERT_FILE", raising=False)
     monkeypatch.delenv("SSL_CERT_DIR", raising=False)
     cert_file, key_file = self_signed(tmp_path)
-    with serving_tls(fake_app(), cert_file, key_file) as base:
-        error = fails(base)
+    with serving_tls(asgi(fake_endpoint()), cert_file, key_file) as base:
+        error = fails(None, base)
         assert is_environment_error(error) and error.cause == "tls_certificate"
         assert "not trusted" in str(error) and "SSL_CERT_FILE" in str(error)
 
         monkeypatch.setenv("SSL_CERT_FILE", str(cert_file))  # the advice works
-        checks = handshake.handshake(base, KEY, MODEL, EVERYTHING, Redactor(KEY))
+        checks = probe(None, base)
     assert all(c.ok for c in checks)
 
 
-# --- bounds and helpers --------------------------------------------------------------------------------------------
+# --- bounds --------------------------------------------------------------------------------------------------------
 
 
 def test_the_whole_handshake_is_bounded_even_when_each_request_is_quick_enough():
-    with serving(chat="sleep", sleep_s=0.4) as base:
-        started = time.monotonic()
-        error = fails(base, timeout_s=1.0, total_s=0.6)
-        assert time.monotonic() - started < 1.5
+    error = fails(mock(chat="sleep", sleep_s=0.4), timeout_s=1.0, total_s=0.6)
     assert is_environment_error(error) and error.cause == "timeout"
+
+
+def test_each_request_is_given_at_most_what_is_left_of_the_whole_handshake():
+    bounds: list[float] = []
+    endpoint = fake_endpoint()
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        bounds.append(request.extensions["timeout"]["read"])
+        return endpoint(request)
+
+    probe(httpx.MockTransport(handle), timeout_s=3.0, total_s=2.0)
+    assert len(bounds) == 4 and all(0 < b <= 2.0 for b in bounds)
+
+
+# --- the diagnosis on its own: pure functions of an answer ---------------------------------------------------------
+
+
+URL = f"{BASE}/chat/completions"
+
+
+def answer(status: int = 200, **content: Any) -> httpx.Response:
+    return httpx.Response(status, request=httpx.Request("POST", URL), **content)
+
+
+def no_other_base() -> str | None:
+    return None
+
+
+def test_a_404_that_names_the_model_blames_the_model_without_asking_elsewhere():
+    asked: list[bool] = []
+
+    def other_base() -> str | None:
+        asked.append(True)
+        return None
+
+    said = answer(404, json={"error": {"message": f"model '{MODEL}' not found"}})
+    error = handshake.chat_error(Target(BASE, MODEL), said, other_base)
+    assert error.cause == "unknown_model" and error.remedy is Remedy.MODEL and asked == []
+
+
+def test_a_429_is_rate_limiting_even_for_a_model_the_list_omits():
+    target = Target(BASE, "llama3", listed=("mistral-small",))
+    error = handshake.chat_error(target, answer(429, json={"error": "slow down"}), no_other_base)
+    assert isinstance(error, HandshakeFailed) and error.cause == "rate_limited"
+
+
+def test_the_model_list_verdict_reads_the_ids_it_lists():
+    listed = answer(json={"data": [{"id": "a"}, {"id": "b"}, {"object": "model"}]})
+    check, ids = handshake.models_verdict(f"{BASE}/models", "b", listed)
+    assert check.ok and ids == ("a", "b") and "'b' is among the 2 models" in check.detail
+    check, ids = handshake.models_verdict(f"{BASE}/models", "b", answer(200, text="<html>"))
+    assert not check.ok and ids is None and "not a model list" in check.detail
+
+
+def test_a_stream_is_read_line_by_line():
+    lines = ['data: {"choices": [{"delta": {"content": "1"}}]}', 'data: {"usage": {"total_tokens": 3}}', "data: [DONE]"]
+    check = handshake.stream_verdict(URL, lines, asked_usage=True)
+    assert check.ok and "1 delta chunks" in check.detail and "usage chunk" in check.detail
+    with pytest.raises(HandshakeFailed, match="mid-stream"):
+        handshake.stream_verdict(URL, ['data: {"error": {"message": "overloaded"}}'], asked_usage=True)
+
+
+def test_a_transport_error_without_an_answer_is_unreachable():
+    error = handshake.transport_error(URL, httpx.ConnectError("no route to host"), 10.0)
+    assert error.cause == "unreachable" and "no route to host" in str(error)
+
+
+def test_no_redirect_no_error():
+    assert handshake.redirect_error(URL, answer(json={})) is None
 
 
 def test_the_summary_names_what_passed():
@@ -553,3 +691,11 @@ def test_the_summary_names_what_passed():
         handshake.summary([Check("models", True, ""), Check("chat", True, ""), Check("tool calls", True, "")])
         == "chat, tool calls ok"
     )
+
+
+def test_a_tls_error_is_diagnosed_from_its_cause():
+    cause = ssl.SSLError(1, "[SSL: WRONG_VERSION_NUMBER] wrong version number")
+    exc = httpx.ConnectError("handshake failed")
+    exc.__cause__ = cause
+    error = handshake.transport_error("https://127.0.0.1:8000/v1/models", exc, 10.0)
+    assert error.cause == "tls" and "use http://" in str(error)

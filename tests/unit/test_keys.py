@@ -56,3 +56,22 @@ def test_empty_stdin_key_is_bad_input(memory_keyring, monkeypatch, capsys):
     monkeypatch.setattr("sys.stdin", io.StringIO(""))
     assert main(["key", "set", ENDPOINT, "--key-stdin"]) == 2
     assert memory_keyring.entries == {}
+
+
+def test_a_keyring_that_cannot_be_used_says_so_without_naming_a_flag():
+    from cab_check import keys
+    from cab_check.cli import CLI_WORDS
+    from cab_check.errors import KeyringUnavailable, Remedy
+
+    previous = keyring.get_keyring()
+    keyring.set_keyring(fail.Keyring())
+    try:
+        try:
+            keys.save_key(ENDPOINT, "k")
+        except KeyringUnavailable as exc:
+            error = exc
+    finally:
+        keyring.set_keyring(previous)
+    assert isinstance(error, keys.KeyringAbsent) and error.cause == "no_keyring" and error.remedy is Remedy.KEY
+    assert "--" not in str(error) and str(error).endswith("give the key directly instead.")
+    assert error.sentence(CLI_WORDS).endswith("give the key with --key-env VAR or --key-stdin instead.")

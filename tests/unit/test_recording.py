@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from cab_check.errors import BadInput
+from cab_check.keys import Redactor
 from cab_check.recording import HEIGHT, WIDTH, Cast, read_asciicast, write_asciicast
-from cab_check.secrets import Redactor
 
 FIXTURE = Path(__file__).parents[1] / "gui" / "fixtures" / "aider-rust-pass" / "recording.cast"
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import secrets
 
-from cab_check.secrets import REDACTED, Redactor
+from cab_check.keys import REDACTED, Redactor
 
 
 def test_redactor_replaces_the_key_in_text_and_nested_data():

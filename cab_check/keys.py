@@ -11,14 +11,15 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable
-from typing import Any, TypeVar
+from types import ModuleType
+from typing import Any, TypeVar, cast
 
-from cab_check.errors import KeyringUnavailable
+from cab_check.errors import KeyringUnavailable, Remedy
 
 KEYRING_SERVICE = "cab-check"
 REDACTED = "[REDACTED]"
 KEYRING_TIMEOUT_S = 10.0  # a running keyring answers in milliseconds; starting one on demand takes a second or two
-WAY_OUT = "give the key with --key-env VAR or --key-stdin instead"
+WAY_OUT = f"give the key {Remedy.KEY.slot} instead"
 NO_KEYRING = f"This machine has no usable OS keyring (no Secret Service, Keychain or Credential Locker): {WAY_OUT}."
 LOCKED = (
     "The OS keyring is locked, and cab-check does not wait on a prompt to unlock it: unlock it (logging in "
@@ -28,10 +29,14 @@ NO_COLLECTION = (
     "The OS keyring has no default keyring yet, and creating one needs a password prompt cab-check "
     f"does not wait on: create it (e.g. in the desktop's Passwords and Keys) or {WAY_OUT}."
 )
-NO_ANSWER = (
-    "The OS keyring did not answer within {timeout:g} s (it may be waiting on a password prompt): unlock "
-    f"it or restart it, or {WAY_OUT}."
-)
+
+
+def _no_answer() -> str:
+    return (
+        f"The OS keyring did not answer within {KEYRING_TIMEOUT_S:g} s (it may be waiting on a password prompt): "
+        f"unlock it or restart it, or {WAY_OUT}."
+    )
+
 
 T = TypeVar("T")
 
@@ -42,6 +47,13 @@ INDEX_USER = "(endpoints with a saved key)"
 
 class KeyringAbsent(KeyringUnavailable):
     """There is no OS keyring at all (as opposed to one that is locked or failing): nothing can be saved in it."""
+
+
+def _unavailable(sentence: str, cause: str) -> KeyringUnavailable:
+    """The keyring cannot be used; the way out is to give the key another way."""
+    if cause == "no_keyring":
+        return KeyringAbsent(sentence, cause, Remedy.KEY)
+    return KeyringUnavailable(sentence, cause, Remedy.KEY)
 
 
 def keyring_user(endpoint: str) -> str:
@@ -65,34 +77,35 @@ def _bounded(work: Callable[[], T]) -> T:
 
     threading.Thread(target=run, name="cab-check keyring", daemon=True).start()
     if not finished.wait(KEYRING_TIMEOUT_S):
-        raise KeyringUnavailable(NO_ANSWER.format(timeout=KEYRING_TIMEOUT_S))
+        raise _unavailable(_no_answer(), "keyring_silent")
     error = outcome.get("error")
     if error is None:
-        return outcome["value"]
+        return cast(T, outcome["value"])
     from keyring.errors import KeyringLocked, NoKeyringError
 
     if isinstance(error, KeyringUnavailable):
         raise error
     if isinstance(error, KeyringLocked):
-        raise KeyringUnavailable(LOCKED) from None
+        raise _unavailable(LOCKED, "keyring_locked") from None
     if isinstance(error, NoKeyringError):
-        raise KeyringAbsent(NO_KEYRING) from None
+        raise _unavailable(NO_KEYRING, "no_keyring") from None
     if isinstance(error, Exception):  # any backend failure: D-Bus, the service, the Keychain, ...
         detail = " ".join(str(error).split())[:200]
-        raise KeyringUnavailable(
-            f"The OS keyring failed ({type(error).__name__}{': ' + detail if detail else ''}): {WAY_OUT}."
+        raise _unavailable(
+            f"The OS keyring failed ({type(error).__name__}{': ' + detail if detail else ''}): {WAY_OUT}.",
+            "keyring_failed",
         ) from None
     raise error  # KeyboardInterrupt and the like
 
 
-def _secret_service_backends(backend) -> list:
+def _secret_service_backends(backend: Any) -> list[Any]:
     from keyring.backends import SecretService, chainer
 
     members = backend.backends if isinstance(backend, chainer.ChainerBackend) else [backend]
     return [b for b in members if isinstance(b, SecretService.Keyring)]
 
 
-def _refuse_a_prompt(backend) -> None:
+def _refuse_a_prompt(backend: Any) -> None:
     """KeyringUnavailable when keyring would ask the Secret Service to prompt: its collection is locked (keyring
     then calls Unlock) or missing (keyring then creates the default one). Reading the Locked property prompts
     for nothing."""
@@ -107,27 +120,27 @@ def _refuse_a_prompt(backend) -> None:
                 connection, getattr(backend, "preferred_collection", DEFAULT_COLLECTION)
             )
         except ItemNotFoundException:
-            raise KeyringUnavailable(NO_COLLECTION) from None
+            raise _unavailable(NO_COLLECTION, "keyring_no_collection") from None
         if collection.is_locked():
-            raise KeyringUnavailable(LOCKED)
+            raise _unavailable(LOCKED, "keyring_locked")
     finally:
         connection.close()
 
 
-def _ready_keyring():
+def _ready_keyring() -> ModuleType:
     """The keyring module once its backend is known to answer without a prompt (unbounded: call via _bounded)."""
     import keyring
     from keyring.backends import fail
 
     backend = keyring.get_keyring()
     if isinstance(backend, fail.Keyring):
-        raise KeyringAbsent(NO_KEYRING)
+        raise _unavailable(NO_KEYRING, "no_keyring")
     for secret_service in _secret_service_backends(backend):
         _refuse_a_prompt(secret_service)
     return keyring
 
 
-def usable_keyring():
+def usable_keyring() -> ModuleType:
     """The OS keyring, or KeyringUnavailable with what to use instead (KeyringAbsent when there is none at all)."""
     return _bounded(_ready_keyring)
 
@@ -137,13 +150,18 @@ def load_key(endpoint: str) -> str | None:
     still work on a machine without one). KeyringUnavailable when there is a keyring but it cannot be read —
     locked, failing or silent — since the key is then most likely in it, and going on without it would only
     end in a misleading "wrong key"."""
+
+    def load() -> str | None:
+        key = _ready_keyring().get_password(KEYRING_SERVICE, keyring_user(endpoint))
+        return key if isinstance(key, str) else None
+
     try:
-        return _bounded(lambda: _ready_keyring().get_password(KEYRING_SERVICE, keyring_user(endpoint)))
+        return _bounded(load)
     except KeyringAbsent:
         return None
 
 
-def _saved_endpoints(keyring) -> list[str]:
+def _saved_endpoints(keyring: ModuleType) -> list[str]:
     raw = keyring.get_password(KEYRING_SERVICE, INDEX_USER)
     try:
         endpoints = json.loads(raw) if raw else []
@@ -152,11 +170,12 @@ def _saved_endpoints(keyring) -> list[str]:
     return sorted({e for e in endpoints if isinstance(e, str)})
 
 
-def _write_index(keyring, endpoints: list[str]) -> None:
+def _write_index(keyring: ModuleType, endpoints: list[str]) -> None:
     keyring.set_password(KEYRING_SERVICE, INDEX_USER, json.dumps(sorted(set(endpoints))))
 
 
 def saved_endpoints() -> list[str]:
+    """The endpoints with a saved key (never the keys)."""
     return _bounded(lambda: _saved_endpoints(_ready_keyring()))
 
 
