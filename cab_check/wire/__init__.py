@@ -41,6 +41,16 @@ def new_id(prefix: str) -> str:
     return f"{prefix}{secrets.token_hex(12)}"
 
 
+def as_dict(value: object) -> dict[str, Any]:
+    """`value` if it is a JSON object, else an empty one: an absent or malformed field reads as having nothing."""
+    return value if isinstance(value, dict) else {}
+
+
+def as_list(value: object) -> list[Any]:
+    """`value` if it is a JSON array, else an empty one."""
+    return value if isinstance(value, list) else []
+
+
 def as_text(content: Any) -> str:
     """The text in a content value that may be a string, a list of typed parts or nothing."""
     if content is None:
@@ -57,10 +67,10 @@ def as_text(content: Any) -> str:
 
 def chat_usage(chat: dict[str, Any]) -> tuple[int, int, int, int]:
     """Prompt, completion, cached-prompt and reasoning tokens from a chat `usage` object (0 where absent)."""
-    usage = chat.get("usage") if isinstance(chat.get("usage"), dict) else {}
+    usage = as_dict(chat.get("usage"))
 
-    def number(obj: Any, key: str) -> int:
-        value = obj.get(key) if isinstance(obj, dict) else None
+    def number(obj: object, key: str) -> int:
+        value = as_dict(obj).get(key)
         return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
     return (
@@ -91,14 +101,15 @@ class ToolCallAccumulator:
         index = delta.get("index")
         if not isinstance(index, int):
             index = len(self.calls) if delta.get("id") else max(self.calls, default=0)
-        function = delta.get("function") if isinstance(delta.get("function"), dict) else {}
+        function = as_dict(delta.get("function"))
         is_new = index not in self.calls
         call = self.calls.setdefault(index, {"id": "", "name": "", "arguments": ""})
-        if isinstance(delta.get("id"), str) and not call["id"]:
-            call["id"] = delta["id"]
-        if isinstance(function.get("name"), str):
-            call["name"] += function["name"]
-        piece = function.get("arguments") if isinstance(function.get("arguments"), str) else ""
+        call_id, name, arguments = delta.get("id"), function.get("name"), function.get("arguments")
+        if isinstance(call_id, str) and not call["id"]:
+            call["id"] = call_id
+        if isinstance(name, str):
+            call["name"] += name
+        piece = arguments if isinstance(arguments, str) else ""
         call["arguments"] += piece
         return index, call, is_new, piece
 

@@ -8,6 +8,8 @@ from typing import Any
 from cab_check.wire import (
     ToolCallAccumulator,
     WireError,
+    as_dict,
+    as_list,
     as_text,
     chat_usage,
     estimate_tokens,
@@ -36,14 +38,10 @@ _ERROR_TYPES = {
 }
 
 
-def _list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else []
-
-
 # --- request ---------------------------------------------------------------------------------------------------
 
 
-def chat_request(request: dict[str, Any]) -> dict[str, Any]:
+def chat_request(request: object) -> dict[str, Any]:
     """The chat-completions request for a Messages request."""
     if not isinstance(request, dict):
         raise WireError("the request body must be a JSON object")
@@ -73,19 +71,20 @@ def chat_request(request: dict[str, Any]) -> dict[str, Any]:
 
     chat: dict[str, Any] = {"model": model, "messages": messages}
     tools = _chat_tools(request)
-    choice = request.get("tool_choice") if isinstance(request.get("tool_choice"), dict) else {}
+    choice = as_dict(request.get("tool_choice"))
     if tools and choice.get("type") != "none":
         chat["tools"] = tools
-        mapped = {"auto": "auto", "any": "required"}.get(str(choice.get("type")))
-        if choice.get("type") == "tool" and isinstance(choice.get("name"), str):
-            mapped = {"type": "function", "function": {"name": choice["name"]}}
+        mapped: str | dict[str, Any] | None = {"auto": "auto", "any": "required"}.get(str(choice.get("type")))
+        name = choice.get("name")
+        if choice.get("type") == "tool" and isinstance(name, str):
+            mapped = {"type": "function", "function": {"name": name}}
         if mapped is not None:
             chat["tool_choice"] = mapped
         if choice.get("disable_parallel_tool_use") is True:
             chat["parallel_tool_calls"] = False
     if isinstance(request.get("max_tokens"), int):
         chat["max_tokens"] = request["max_tokens"]
-    stops = [s for s in _list(request.get("stop_sequences")) if isinstance(s, str)]
+    stops = [s for s in as_list(request.get("stop_sequences")) if isinstance(s, str)]
     if stops:
         chat["stop"] = stops
     for key in ("temperature", "top_p"):
@@ -178,8 +177,9 @@ def _image_url(source: Any) -> str | None:
         return None
     if source.get("type") == "base64" and isinstance(source.get("data"), str):
         return f"data:{source.get('media_type', 'image/png')};base64,{source['data']}"
-    if source.get("type") == "url" and isinstance(source.get("url"), str):
-        return source["url"]
+    url = source.get("url")
+    if source.get("type") == "url" and isinstance(url, str):
+        return url
     return None
 
 
@@ -187,15 +187,15 @@ def _chat_tools(request: dict[str, Any]) -> list[dict[str, Any]]:
     # A deferred tool is hidden from the model until a tool search result (a tool_reference) names it.
     referenced = {
         ref.get("tool_name")
-        for message in _list(request.get("messages"))
+        for message in as_list(request.get("messages"))
         if isinstance(message, dict)
-        for block in _list(message.get("content"))
+        for block in as_list(message.get("content"))
         if isinstance(block, dict) and block.get("type") == "tool_result"
-        for ref in _list(block.get("content"))
+        for ref in as_list(block.get("content"))
         if isinstance(ref, dict) and ref.get("type") == "tool_reference"
     }
     tools = []
-    for tool in _list(request.get("tools")):
+    for tool in as_list(request.get("tools")):
         # Server tools (web search, code execution, ...) have no input_schema and run on Anthropic's side.
         if not isinstance(tool, dict) or not isinstance(tool.get("input_schema"), dict):
             continue
@@ -211,7 +211,7 @@ def _chat_tools(request: dict[str, Any]) -> list[dict[str, Any]]:
     return tools
 
 
-def count_tokens(request: dict[str, Any]) -> dict[str, int]:
+def count_tokens(request: object) -> dict[str, int]:
     """`/v1/messages/count_tokens`, estimated locally: the upstream has no such endpoint."""
     if not isinstance(request, dict):
         raise WireError("the request body must be a JSON object")
@@ -249,13 +249,13 @@ def _input(arguments: str) -> Any:
 def from_chat(chat: dict[str, Any], request: dict[str, Any]) -> dict[str, Any]:
     """The Messages response for a whole chat completion."""
     choice = first_choice(chat)
-    message = choice.get("message") if isinstance(choice.get("message"), dict) else {}
+    message = as_dict(choice.get("message"))
     content: list[dict[str, Any]] = []
     if text := as_text(message.get("content")):
         content.append({"type": "text", "text": text})
-    calls = [c for c in _list(message.get("tool_calls")) if isinstance(c, dict)]
+    calls = [c for c in as_list(message.get("tool_calls")) if isinstance(c, dict)]
     for call in calls:
-        function = call.get("function") if isinstance(call.get("function"), dict) else {}
+        function = as_dict(call.get("function"))
         content.append(
             {
                 "type": "tool_use",
@@ -295,7 +295,7 @@ class MessagesStream:
         if self._started:
             return []
         self._started = True
-        message = {
+        message: dict[str, Any] = {
             "id": self.message_id,
             "type": "message",
             "role": "assistant",
@@ -330,12 +330,13 @@ class MessagesStream:
         if isinstance(chunk.get("usage"), dict):
             self._usage = chat_usage(chunk)
         choice = first_choice(chunk)
-        delta = choice.get("delta") if isinstance(choice.get("delta"), dict) else {}
-        if isinstance(delta.get("content"), str) and delta["content"]:
+        delta = as_dict(choice.get("delta"))
+        text = delta.get("content")
+        if isinstance(text, str) and text:
             if self._open != ("text", None):
                 events += self._open_block("text", None, {"type": "text", "text": ""})
-            events.append(self._delta({"type": "text_delta", "text": delta["content"]}))
-        for call_delta in _list(delta.get("tool_calls")):
+            events.append(self._delta({"type": "text_delta", "text": text}))
+        for call_delta in as_list(delta.get("tool_calls")):
             if not isinstance(call_delta, dict):
                 continue
             chat_index, call, is_new, piece = self._calls.add(call_delta)

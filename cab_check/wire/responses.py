@@ -16,6 +16,8 @@ from typing import Any
 from cab_check.wire import (
     ToolCallAccumulator,
     WireError,
+    as_dict,
+    as_list,
     as_text,
     chat_usage,
     first_choice,
@@ -45,13 +47,13 @@ class ToolMap:
     @classmethod
     def of(cls, request: dict[str, Any]) -> ToolMap:
         tools = cls()
-        listed = [t for t in _list(request.get("tools")) if isinstance(t, dict)]
+        listed = [t for t in as_list(request.get("tools")) if isinstance(t, dict)]
         # Top-level tools first, so a namespaced tool is the one renamed if two share a name.
         for tool in listed:
             tools._add(tool, None)
         for tool in listed:
             if tool.get("type") == "namespace" and isinstance(tool.get("name"), str):
-                for inner in _list(tool.get("tools")):
+                for inner in as_list(tool.get("tools")):
                     if isinstance(inner, dict):
                         tools._add(inner, tool["name"])
         return tools
@@ -97,25 +99,20 @@ class ToolMap:
         return item
 
 
-def _list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else []
-
-
 def _custom_input(arguments: str) -> str:
     """A freeform tool's text, out of the one-string-parameter function the model called instead."""
     try:
         parsed = json.loads(arguments)
     except ValueError:
         return arguments
-    if isinstance(parsed, dict) and isinstance(parsed.get("input"), str):
-        return parsed["input"]
-    return arguments
+    text = as_dict(parsed).get("input")
+    return text if isinstance(text, str) else arguments
 
 
 # --- request ---------------------------------------------------------------------------------------------------
 
 
-def chat_request(request: dict[str, Any]) -> dict[str, Any]:
+def chat_request(request: object) -> dict[str, Any]:
     """The chat-completions request for a Responses request."""
     if not isinstance(request, dict):
         raise WireError("the request body must be a JSON object")
@@ -131,7 +128,7 @@ def chat_request(request: dict[str, Any]) -> dict[str, Any]:
     items = request.get("input")
     if isinstance(items, str):
         items = [{"type": "message", "role": "user", "content": items}]
-    for item in _list(items):
+    for item in as_list(items):
         if isinstance(item, dict):
             _add_input_item(item, tools, system, messages)
     # Many chat templates accept one system message, and only first; later developer notes join it.
@@ -226,16 +223,16 @@ def _output_text(output: Any) -> str:
 
 
 def _chat_function(tool: dict[str, Any], chat_name: str) -> dict[str, Any] | None:
-    description = tool.get("description") if isinstance(tool.get("description"), str) else ""
+    described = tool.get("description")
+    description = described if isinstance(described, str) else ""
     if tool.get("type") == "function":
         parameters = tool.get("parameters") if isinstance(tool.get("parameters"), dict) else {"type": "object"}
     elif tool.get("type") == "custom":
         # A freeform tool takes raw text; chat has only JSON arguments, so the text rides in one string.
-        fmt = tool.get("format") if isinstance(tool.get("format"), dict) else {}
-        if fmt.get("type") == "grammar" and isinstance(fmt.get("definition"), str):
-            description += (
-                f"\n\nThe `input` argument must follow this {fmt.get('syntax', '')} grammar:\n{fmt['definition']}"
-            )
+        fmt = as_dict(tool.get("format"))
+        definition = fmt.get("definition")
+        if fmt.get("type") == "grammar" and isinstance(definition, str):
+            description += f"\n\nThe `input` argument must follow this {fmt.get('syntax', '')} grammar:\n{definition}"
         parameters = {
             "type": "object",
             "properties": {"input": {"type": "string", "description": "The raw input for this tool."}},
@@ -333,13 +330,13 @@ def from_chat(chat: dict[str, Any], request: dict[str, Any]) -> dict[str, Any]:
     """The Responses object for a whole chat completion."""
     tools = ToolMap.of(request)
     choice = first_choice(chat)
-    message = choice.get("message") if isinstance(choice.get("message"), dict) else {}
+    message = as_dict(choice.get("message"))
     output: list[dict[str, Any]] = []
     text = as_text(message.get("content"))
     if text:
         output.append(_message_item(text))
-    for call in _list(message.get("tool_calls")):
-        function = call.get("function") if isinstance(call, dict) and isinstance(call.get("function"), dict) else {}
+    for call in as_list(message.get("tool_calls")):
+        function = as_dict(call.get("function")) if isinstance(call, dict) else {}
         output.append(
             tools.output_item(
                 str(call.get("id") or new_id("call_")),
@@ -390,10 +387,11 @@ class ResponsesStream:
         if isinstance(chunk.get("usage"), dict):
             self._usage = chat_usage(chunk)
         choice = first_choice(chunk)
-        delta = choice.get("delta") if isinstance(choice.get("delta"), dict) else {}
-        if isinstance(delta.get("content"), str) and delta["content"]:
-            events += self._text_delta(delta["content"])
-        for call_delta in _list(delta.get("tool_calls")):
+        delta = as_dict(choice.get("delta"))
+        text = delta.get("content")
+        if isinstance(text, str) and text:
+            events += self._text_delta(text)
+        for call_delta in as_list(delta.get("tool_calls")):
             if isinstance(call_delta, dict):
                 events += self._tool_delta(call_delta)
         if isinstance(choice.get("finish_reason"), str):
