@@ -7,7 +7,9 @@ cab_check.gui.background; the form only ever shows one sentence per problem, nev
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from itertools import pairwise
 from pathlib import Path
 
@@ -211,7 +213,9 @@ class ConfigForm(QWidget):
         self.model_combo = QComboBox()
         self.model_combo.setEditable(True)
         self.model_combo.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
-        self.model_combo.lineEdit().setPlaceholderText("the model id the server serves")
+        model_line = self.model_combo.lineEdit()
+        assert model_line is not None  # setEditable(True) just made it; the stubs allow a combo without one
+        model_line.setPlaceholderText("the model id the server serves")
         self.model_combo.setAccessibleName("Model")
         completer = QCompleter(self.model_combo.model(), self.model_combo)
         completer.setCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
@@ -687,19 +691,21 @@ class ConfigForm(QWidget):
         """Starts the check in the background; the table fills when it is done."""
         if self._check_task is not None:
             return
+        key: str | None = None
+        work: Callable[[], ConnectionReport]  # the whole call, bound here: it runs on a pool thread
         try:
             if self.reference_radio.isChecked():
-                key, work, args = None, check_reference_model, (self._current_task(),)
+                work = partial(check_reference_model, self._current_task())
             else:
                 endpoint, model = self._endpoint_and_model()
                 key = self.api_key()
-                work, args = check_endpoint, (endpoint, key, model)
+                work = partial(check_endpoint, endpoint, key, model)
         except CabError as exc:
             self._show_check([], [], str(exc))
             return
         self._show_check([], [], f"Checking… (a few small requests, each at most {handshake.REQUEST_TIMEOUT_S:g} s)")
         self._check_task = run_in_background(
-            work, *args, on_done=self._checked, on_error=lambda exc: self._check_failed(exc, key), parent=self
+            work, on_done=self._checked, on_error=lambda exc: self._check_failed(exc, key), parent=self
         )
         self._sync_check_button()
 
@@ -747,5 +753,12 @@ class ConfigForm(QWidget):
 
     def row_texts(self) -> list[tuple[str, str, str]]:
         """The check table as text, row by row: (TUI, ok / not ok, detail)."""
-        table = self.check_table
-        return [tuple(table.item(r, c).text() for c in range(3)) for r in range(table.rowCount())]  # type: ignore[misc]
+        rows = []
+        for row in range(self.check_table.rowCount()):
+            tui, works, detail = (self._cell_text(row, column) for column in range(3))
+            rows.append((tui, works, detail))
+        return rows
+
+    def _cell_text(self, row: int, column: int) -> str:
+        item = self.check_table.item(row, column)  # None for a cell never set: _show_check sets every one
+        return "" if item is None else item.text()
