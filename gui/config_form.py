@@ -2,7 +2,9 @@
 which task, and "Check connection", which proves — with real requests — which TUIs that model can serve.
 
 Everything slow (the OS keyring, the endpoint's model list, the connection check) runs off the UI thread through
-cab_check.gui.background; the form only ever shows one sentence per problem, never a dialog.
+cab_check.gui.background; the form only ever shows one sentence per problem, never a dialog. What is known about
+the user's endpoint, its key and its models is decided in endpoint_state (no Qt there): the form reports what
+happened, starts the lookups it asks for, and shows what it says.
 """
 
 from __future__ import annotations
@@ -40,9 +42,14 @@ from PySide6.QtWidgets import (
 )
 
 from cab_check import catalog, doctor, handshake, keys
-from cab_check.errors import BadInput, CabError, KeyringUnavailable
+from cab_check.errors import BadInput, CabError
 from cab_check.gui.app_settings import GuiSettings
 from cab_check.gui.background import APP_WORDS, Task, error_sentence, run_in_background
+from cab_check.gui.endpoint_state import KEY_LOADED as KEY_LOADED  # re-exported: tests read the sentences here
+from cab_check.gui.endpoint_state import KEY_SAVED as KEY_SAVED
+from cab_check.gui.endpoint_state import NO_KEYRING as NO_KEYRING
+from cab_check.gui.endpoint_state import NO_MODELS as NO_MODELS
+from cab_check.gui.endpoint_state import EndpointState, KeyLookup, ModelListing, Step, typed_key
 from cab_check.gui.theme import goodness_color
 from cab_check.models import (
     MAX_TIMEOUT_S,
@@ -56,11 +63,6 @@ REFERENCE_NOTE = (
     "Applies the task's known fix through the real agent: it shows the harness works, not how a model performs."
 )
 ENDPOINT_PLACEHOLDER = "http://localhost:8000/v1"
-KEY_LOADED = "Key loaded from the keyring."
-KEY_SAVED = "Key saved to the keyring."
-NO_KEYRING = "This machine has no usable OS keyring: type the key; it is used for this run only, never saved."
-LISTING = "Asking the endpoint for its models…"
-NO_MODELS = "The endpoint lists no models — type the id."
 WIRE_NAMES = {
     "chat": "chat completions",
     "responses": "the Responses API, which the proxy turns into chat completions",
@@ -114,14 +116,6 @@ def _saved_key(endpoint: str) -> str | None:
 # --- the form ----------------------------------------------------------------------------------------------------
 
 
-def _keyring_sentence(exc: KeyringUnavailable) -> str:
-    """What the form says when the keyring cannot be used: no keyring at all, or the engine's own sentence for one
-    that is locked or does not answer (which names the way out)."""
-    if isinstance(exc, keys.KeyringAbsent):
-        return NO_KEYRING
-    return f"{exc.sentence(APP_WORDS)} The key typed here is used for this run only."
-
-
 def _wrapping_label(text: str = "") -> QLabel:
     label = QLabel(text)
     label.setWordWrap(True)
@@ -145,11 +139,7 @@ class ConfigForm(QWidget):
         self._tuis = catalog.shipped_tuis()
         self._tasks: dict[str, TaskSpec] = dict(catalog.shipped_tasks())  # by the task combo's item data
         self._dark: bool | None = None  # the theme is the window's; kept so settings() round-trips
-        self._loaded_key: tuple[str, str] | None = None  # (endpoint, key) the key field was filled with
-        self._key_note = self._models_note = ""
-        self._settled: str | None = None  # the endpoint the key and the model list were last looked up for
-        self._listed_for: tuple[str, str | None] | None = None
-        self._generation = 0  # bumped per endpoint change: answers about an older one are dropped
+        self._state = EndpointState(APP_WORDS)  # the endpoint, its key and its models; the form only shows them
         self._running = False
         self._check_task: Task | None = None
         self._build()
@@ -356,7 +346,7 @@ class ConfigForm(QWidget):
         self.reference_radio.toggled.connect(self._source_changed)
         self.endpoint_edit.editingFinished.connect(self._endpoint_settled)
         self.key_edit.textEdited.connect(self._key_typed)
-        self.key_edit.editingFinished.connect(self._list_models)
+        self.key_edit.editingFinished.connect(lambda: self._follow(self._state.key_left(self.key_edit.text())))
         self.show_key_button.toggled.connect(self._show_key)
         self.tui_combo.currentIndexChanged.connect(self._show_tui)
         self.task_combo.currentIndexChanged.connect(self._show_task)
@@ -406,7 +396,7 @@ class ConfigForm(QWidget):
         if self.reference_radio.isChecked():
             return None
         self._endpoint_settled()  # an endpoint edited but not yet left must not get the keyring's key of the last
-        return self._typed_key()
+        return typed_key(self.key_edit.text())
 
     def commit_key(self) -> str | None:
         """Saves the typed key to the OS keyring when asked to (a user endpoint, a key, the box ticked).
@@ -416,20 +406,17 @@ class ConfigForm(QWidget):
         if not key or not self.save_key_check.isChecked():
             return None
         endpoint = self._endpoint_url()
-        if self._loaded_key == (endpoint, key):
+        if self._state.in_keyring(endpoint, key):
             return None  # already there
+        sentence: str | None = None
         try:
             keys.save_key(endpoint, key)
-        except KeyringUnavailable as exc:
-            sentence = _keyring_sentence(exc)
-        except Exception as exc:  # noqa: BLE001 - any backend failure; the key still works for this run
-            sentence = f"The key was not saved to the OS keyring ({type(exc).__name__}); it is used for this run only."
+        except Exception as exc:  # noqa: BLE001 - any backend failure (KeyringUnavailable too); the key still works
+            sentence = self._state.key_not_saved(exc)
         else:
-            self._loaded_key = (endpoint, key)
-            sentence = ""
-        self._key_note = sentence or KEY_SAVED
+            self._state.key_saved(endpoint, key)
         self._show_status()
-        return sentence or None
+        return sentence
 
     def settings(self) -> GuiSettings:
         """Every field but the key, as apply_settings() takes them back."""
@@ -496,6 +483,7 @@ class ConfigForm(QWidget):
 
     def _source_changed(self) -> None:
         own = self.endpoint_radio.isChecked()
+        self._state.source_changed(own)
         self.endpoint_fields.setEnabled(own)
         if own and self.endpoint_edit.text().strip():
             self._endpoint_settled()
@@ -525,109 +513,57 @@ class ConfigForm(QWidget):
         return run.validate_model_endpoint(endpoint, model), model
 
     def _endpoint_settled(self) -> None:
-        """The endpoint field was left (or set): look up its saved key, then its models, in the background."""
+        """The endpoint field was left (or set, or is about to be used): the state decides what to look up."""
+        endpoint: str | None = None
+        problem = ""
         try:
-            endpoint: str | None = self._endpoint_url()
+            endpoint = self._endpoint_url()
         except BadInput as exc:
-            endpoint = None
-            problem = str(exc) if self.endpoint_edit.text().strip() else ""
-        else:
-            problem = ""
-        if endpoint == self._settled:
-            if endpoint is not None:
-                self._list_models()  # the same endpoint: only a changed key is asked about again
-            return
-        self._settled = endpoint
-        self._generation += 1
-        self._listed_for = None
-        self._key_note, self._models_note = "", problem
-        self._fill_models([])
-        if self._loaded_key is not None and self._loaded_key[0] != endpoint:
-            self._loaded_key = None
-            self.key_edit.clear()  # one endpoint's key is never sent to another
-        self._show_status()
-        if endpoint is None:
-            return
-        generation = self._generation
-        run_in_background(
-            _saved_key,
-            endpoint,
-            on_done=lambda key: self._key_found(generation, endpoint, key),
-            on_error=lambda exc: self._key_unavailable(generation, exc),
-            parent=self,
-        )
-
-    def _key_found(self, generation: int, endpoint: str, key: str | None) -> None:
-        if generation != self._generation:
-            return
-        typed = self.key_edit.text().strip()
-        if key and (not typed or typed == key):
-            self.key_edit.setText(key)
-            self._loaded_key = (endpoint, key)
-            self._key_note = KEY_LOADED
-        elif key:
-            self._key_note = "A key is saved for this endpoint; the one typed here is used instead."
-        self._list_models()
-
-    def _key_unavailable(self, generation: int, exc: Exception) -> None:
-        if generation != self._generation:
-            return
-        self._key_note = (
-            _keyring_sentence(exc)
-            if isinstance(exc, KeyringUnavailable)
-            else (f"The OS keyring could not be read ({type(exc).__name__}): type the key.")
-        )
-        self._list_models()
-
-    def _typed_key(self) -> str | None:
-        key = self.key_edit.text().strip()
-        if key and not (key.isascii() and key.isprintable()):
-            raise BadInput("API key: it holds characters an HTTP header cannot carry; paste the key again.")
-        return key or None
+            problem = str(exc) if self.endpoint_edit.text().strip() else ""  # an empty field is no problem yet
+        self._follow(self._state.endpoint_settled(endpoint, self.key_edit.text(), problem))
 
     def _key_typed(self) -> None:
-        self._loaded_key = None
-        if self._key_note:
-            self._key_note = ""
-            self._show_status()
+        self._state.key_typed()
+        self._show_status()
 
     def _show_key(self, shown: bool) -> None:
         self.key_edit.setEchoMode(QLineEdit.EchoMode.Normal if shown else QLineEdit.EchoMode.Password)
         self.show_key_button.setText("Hi&de" if shown else "Sho&w")
 
-    # --- the model list ---------------------------------------------------------------------------------------
+    # --- what the endpoint state asks for -------------------------------------------------------------------
 
-    def _list_models(self) -> None:
-        if not self.endpoint_radio.isChecked() or self._settled is None:
-            self._show_status()
-            return
-        try:
-            key = self._typed_key()
-        except BadInput as exc:
-            self._models_note = str(exc)
-            self._show_status()
-            return
-        asked = (self._settled, key)
-        if asked == self._listed_for:
-            self._show_status()
-            return
-        self._listed_for = asked
-        self._models_note = LISTING
+    def _follow(self, step: Step) -> None:
+        """Does what the state asked after an event: the key field, the model picker, the status line, then the
+        lookups, whose answers go back to the state with the lookup they answer (so it can tell a stale one)."""
+        if step.clear_key:
+            self.key_edit.clear()
+        if step.fill_key is not None:
+            self.key_edit.setText(step.fill_key)
+        if step.models is not None:
+            self._fill_models(list(step.models))
         self._show_status()
-        generation = self._generation
+        if step.key_lookup is not None:
+            self._look_up_key(step.key_lookup)
+        if step.model_listing is not None:
+            self._list_models(step.model_listing)
+
+    def _look_up_key(self, lookup: KeyLookup) -> None:
         run_in_background(
-            handshake.list_models, *asked, on_done=lambda ids: self._models_listed(generation, asked, ids), parent=self
+            _saved_key,
+            lookup.endpoint,
+            on_done=lambda key: self._follow(self._state.key_found(lookup, key, self.key_edit.text())),
+            on_error=lambda exc: self._follow(self._state.key_unavailable(lookup, exc, self.key_edit.text())),
+            parent=self,
         )
 
-    def _models_listed(self, generation: int, asked: tuple[str, str | None], ids: list[str] | None) -> None:
-        if generation != self._generation or asked != self._listed_for:
-            return
-        self._fill_models(ids or [])
-        if ids:
-            self._models_note = f"{len(ids)} model{'s' if len(ids) != 1 else ''} from the endpoint."
-        else:
-            self._models_note = NO_MODELS
-        self._show_status()
+    def _list_models(self, listing: ModelListing) -> None:
+        run_in_background(
+            handshake.list_models,
+            listing.endpoint,
+            listing.key,
+            on_done=lambda ids: self._follow(self._state.models_listed(listing, ids)),
+            parent=self,
+        )
 
     def _fill_models(self, ids: list[str]) -> None:
         before = typed = self.model_combo.currentText()
@@ -645,7 +581,7 @@ class ConfigForm(QWidget):
             self.changed.emit()
 
     def _show_status(self) -> None:
-        text = " ".join(note for note in (self._key_note, self._models_note) if note)
+        text = self._state.status
         self.status_label.setText(text)
         self._endpoint_form.setRowVisible(self.status_label, bool(text))
 
