@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shlex
+import shutil
 import xml.etree.ElementTree as ET
 from datetime import timedelta
 
@@ -195,3 +196,31 @@ def test_a_run_that_cannot_be_read_is_named_with_its_reason_not_hidden(runs, vie
 def test_the_history_model_is_a_consistent_qt_model(runs, view, qtmodeltester):
     view.refresh()
     qtmodeltester.check(view.model)
+
+
+def test_the_history_model_stays_consistent_through_refreshes_and_sorts(runs, view, isolated_history, qtmodeltester):
+    """Qt's model tester stays attached once it has checked the model, so every reset and re-sort that follows is
+    checked as it happens, and the model is checked again after each. Unreadable runs are in the store but not in
+    the model (they are named under the table): they must not unbalance it."""
+    damaged = isolated_history / "runs" / "20270101-000000-bbbbbb"
+    damaged.mkdir(parents=True)
+    (damaged / "result.json").write_text('{"cell_id": ')
+    qtmodeltester.check(view.model)
+
+    view.refresh()
+    assert view.model.rowCount() == 3 and not view.unreadable_label.isHidden()
+    for column in range(view.model.columnCount()):
+        for order in (Qt.SortOrder.AscendingOrder, Qt.SortOrder.DescendingOrder):
+            view.table.sortByColumn(column, order)
+    later = runs["cli"].model_copy(
+        update={"run_id": "20261124-090000-abcabc", "started_at": runs["cli"].started_at + timedelta(days=1)}
+    )
+    assert view.select_run(runs["aider"].run_id)
+    store.save_result(later)
+    view.refresh()  # a reset under a selection, which the view restores
+    assert view.model.rowCount() == 4 and view.selected_run_ids() == [runs["aider"].run_id]
+
+    for run in [*runs.values(), later]:
+        shutil.rmtree(store.run_dir(run.run_id))
+    view.refresh()
+    assert view.model.rowCount() == 0 and view.empty_hint.isVisible()
