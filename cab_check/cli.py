@@ -390,15 +390,18 @@ def _show(args: argparse.Namespace) -> int:
 
 
 def _history(args: argparse.Namespace) -> int:
-    from cab_check.store import list_runs
+    from cab_check.store import read_history
 
-    runs = list_runs()
-    if not runs:
+    history = read_history()
+    if not history.runs and not history.unreadable:
         print("No stored results yet: run `cab check`.")
-    for r in runs:
+    for r in history.runs:
         verdict = "pass" if r.passed else "FAIL"
         own = f" (own {r.own_composite:.3f})" if r.composites_differ else ""
         print(f"{r.run_id}  {verdict}  {r.composite:.3f}{own}  {r.tui:10} {r.model_label:24} {r.task}")
+    # A result this version cannot read is named, never hidden: it may be a newer cab-check's, or damaged.
+    for bad in history.unreadable:
+        print(f"{bad.path.parent.name}  cannot be read ({bad.reason}): {bad.path}")
     return EXIT_PASSED
 
 

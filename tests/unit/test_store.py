@@ -95,3 +95,22 @@ def test_results_of_format_1_load_through_the_upgrade_step_and_unreadable_ones_a
     assert loaded.own_composite == loaded.composite
     [broken] = history.unreadable
     assert broken.path == store.run_dir("broken") / store.RESULT_FILE and broken.reason
+
+
+def test_cab_history_names_a_result_it_cannot_read_with_its_path_and_why(isolated_history, capsys):
+    from cab_check.cli import main
+
+    fixture = Path(__file__).parents[1] / "gui" / "fixtures" / "opencode-refusal" / "result.json"
+    good = json.loads(fixture.read_text())
+    store.run_dir(good["run_id"]).mkdir(parents=True)
+    (store.run_dir(good["run_id"]) / store.RESULT_FILE).write_text(json.dumps(good))
+    newer = dict(good, run_id="from-the-future", format_version=99)
+    store.run_dir("from-the-future").mkdir(parents=True)
+    (store.run_dir("from-the-future") / store.RESULT_FILE).write_text(json.dumps(newer))
+
+    assert main(["history"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2 and lines[0].startswith(good["run_id"])
+    path = store.run_dir("from-the-future") / store.RESULT_FILE
+    assert lines[1].startswith("from-the-future  cannot be read (") and lines[1].endswith(f": {path}")
+    assert "99" in lines[1] or "format_version" in lines[1]
