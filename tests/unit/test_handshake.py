@@ -1,21 +1,20 @@
 """The preflight handshake against fake endpoints that misbehave in each way a real one can.
 
-The fakes live here because the thing under test is our diagnosis: each failure must name the cause and the fix,
-carry the right exit code, and never show the key, which every fake echoes back in its error bodies. A fake is an
-httpx `MockTransport` handler; only what needs real sockets — TLS, a name that does not resolve, a refused
-connection — goes over loopback."""
+The thing under test is our diagnosis: each failure must name the cause and the fix, carry the right exit code, and
+never show the key, which the fake (tests/fake_openai.py) echoes back in its error bodies. The fake answers as an
+httpx `MockTransport`; only what needs real sockets — TLS, a name that does not resolve, a refused connection — goes
+over loopback."""
 
 from __future__ import annotations
 
 import datetime
 import ipaddress
-import json
 import secrets
 import socket
 import ssl
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -23,10 +22,10 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
+from fake_openai import Behaviour, FakeOpenAI
 from starlette.testclient import TestClient
 
 from cab_check import handshake
-from cab_check.asgi_server import BackgroundServer
 from cab_check.cli import CLI_WORDS
 from cab_check.errors import (
     EXIT_BAD_INPUT,
@@ -43,147 +42,30 @@ from cab_check.reference_model import ReferenceModel
 
 KEY = "sk-canary-" + secrets.token_hex(8)
 MODEL = "qwen2.5-coder-7b-instruct"
-SERVED = [
+SERVED = (
     "Qwen/Qwen2.5-Coder-7B-Instruct",
     "Qwen/Qwen2.5-Coder-32B-Instruct",
     "meta-llama/Llama-3.1-8B-Instruct",
     "mistral-small",
     MODEL,
-]
+)
 EVERYTHING = TuiNeeds(tool_calls=True, streaming=True, wire="chat")
 PLAIN = TuiNeeds()  # aider's needs
 ORIGIN = "http://endpoint.test"
 BASE = f"{ORIGIN}/v1"
-Handler = Callable[[httpx.Request], httpx.Response]
 
 
-# --- a configurable fake OpenAI-compatible server ------------------------------------------------------------------
+# --- the fake endpoint, as these tests meet it ----------------------------------------------------------------------
 
 
-def fake_endpoint(
-    *,
-    prefix: str = "/v1",
-    auth: str = "ok",  # ok | 401 | 403
-    served: list[str] | None = None,  # what GET /models lists; None: no /models route at all
-    unknown_model: str = "404",  # how a model not in `served` is refused: 404 | 400-vague | accept
-    chat: str = "ok",  # ok | html | no-choices | 500 | sleep
-    stream: str = "sse",  # sse | sse-no-usage | json | 400 | no-done | no-delta | reject-options
-    tools: str = "call",  # call | text | text-call | 400 | bad-args | length
-    sleep_s: float = 0.0,
-) -> Handler:
-    served = SERVED if served is None else served
-
-    def echo(request: httpx.Request) -> str:  # a careless server that quotes the key it was given
-        return request.headers.get("authorization", "")
-
-    def error(status: int, message: str) -> httpx.Response:
-        return httpx.Response(status, json={"error": {"message": message, "type": "invalid_request_error"}})
-
-    def handle(request: httpx.Request) -> httpx.Response:
-        path = request.url.path
-        if path == f"{prefix}/models" and served and request.method == "GET":
-            return httpx.Response(200, json={"object": "list", "data": [{"id": m, "object": "model"} for m in served]})
-        if path == f"{prefix}/chat/completions":
-            return completions(request) if request.method == "POST" else httpx.Response(405, text="Method Not Allowed")
-        return httpx.Response(404, text="Not Found")
-
-    def completions(request: httpx.Request) -> httpx.Response:
-        if auth == "401" or (auth == "ok" and request.headers.get("authorization") != f"Bearer {KEY}"):
-            return error(401, f"Incorrect API key provided: {echo(request)}")
-        if auth == "403":
-            return error(403, f"The key {echo(request)} may not use this model")
-        body = json.loads(request.content)
-        if served and body["model"] not in served and unknown_model != "accept":
-            if unknown_model == "404":
-                return error(404, f"The model `{body['model']}` does not exist (key {echo(request)}).")
-            return error(400, f"Bad request for key {echo(request)}")
-        if chat == "sleep":
-            answer_after(request, sleep_s)
-        if chat == "500":
-            return error(500, f"CUDA out of memory while serving {echo(request)}")
-        if chat == "html":
-            return httpx.Response(
-                200, html="<!doctype html><html><head><title>Open WebUI</title></head><body></body></html>"
-            )
-        if chat == "no-choices":
-            return httpx.Response(200, json={"result": "OK", "key": echo(request)})
-        if "tools" in body:
-            return tool_reply(request)
-        if body.get("stream"):
-            return stream_reply(request, body)
-        return httpx.Response(200, json=completion({"role": "assistant", "content": "OK"}))
-
-    def completion(message: dict[str, Any], finish: str = "stop") -> dict[str, Any]:
-        return {
-            "id": "chatcmpl-1",
-            "object": "chat.completion",
-            "created": 0,
-            "model": MODEL,
-            "choices": [{"index": 0, "message": message, "finish_reason": finish}],
-            "usage": {"prompt_tokens": 5, "completion_tokens": 1, "total_tokens": 6},
-        }
-
-    def tool_reply(request: httpx.Request) -> httpx.Response:
-        if tools == "400":
-            return error(
-                400,
-                '"auto" tool choice requires --enable-auto-tool-choice and --tool-call-parser to be '
-                f"set ({echo(request)})",
-            )
-        if tools == "text":
-            return httpx.Response(
-                200, json=completion({"role": "assistant", "content": "Pong! How can I help you today?"})
-            )
-        if tools == "text-call":
-            text = '<tool_call>{"name": "ping", "arguments": {"message": "hello"}}</tool_call>'
-            return httpx.Response(200, json=completion({"role": "assistant", "content": text}))
-        if tools == "length":
-            return httpx.Response(
-                200, json=completion({"role": "assistant", "content": "Let me think. " * 50}, "length")
-            )
-        arguments = "{message: hello" if tools == "bad-args" else json.dumps({"message": "hello"})
-        call = {"id": "call_1", "type": "function", "function": {"name": "ping", "arguments": arguments}}
-        return httpx.Response(
-            200, json=completion({"role": "assistant", "content": None, "tool_calls": [call]}, "tool_calls")
-        )
-
-    def stream_reply(request: httpx.Request, body: dict[str, Any]) -> httpx.Response:
-        if stream == "400":
-            return error(400, f"Streaming is not supported ({echo(request)})")
-        if stream == "reject-options" and "stream_options" in body:
-            return error(400, "Unrecognized request argument supplied: stream_options")
-        if stream == "json":
-            return httpx.Response(200, json=completion({"role": "assistant", "content": "1 2 3"}))
-
-        def chunk(**fields: Any) -> str:
-            return "data: " + json.dumps({"id": "chatcmpl-1", "object": "chat.completion.chunk", **fields}) + "\n\n"
-
-        def events() -> Iterator[bytes]:
-            if stream == "no-delta":
-                yield chunk(text="1 2 3").encode()
-            else:
-                for piece in ("1", " 2", " 3"):
-                    yield chunk(choices=[{"index": 0, "delta": {"content": piece}, "finish_reason": None}]).encode()
-            if stream != "sse-no-usage" and (body.get("stream_options") or {}).get("include_usage"):
-                yield chunk(choices=[], usage={"prompt_tokens": 5, "completion_tokens": 3, "total_tokens": 8}).encode()
-            if stream != "no-done":
-                yield b"data: [DONE]\n\n"
-
-        return httpx.Response(200, headers={"content-type": "text/event-stream"}, content=events())
-
-    return handle
+def fake(**changes: Any) -> FakeOpenAI:
+    """tests/fake_openai.py's server, listing SERVED, wanting KEY and refusing a model it does not list with a 404,
+    changed as the test says."""
+    return FakeOpenAI(Behaviour(**{"served": SERVED, "key": KEY, "unknown_model": "404", **changes}))
 
 
-def answer_after(request: httpx.Request, seconds: float) -> None:
-    """A server that takes `seconds` to answer, as a client bounded by its read timeout sees it."""
-    bound = request.extensions.get("timeout", {}).get("read")
-    time.sleep(seconds if bound is None else min(seconds, bound))
-    if bound is not None and seconds > bound:
-        raise httpx.ReadTimeout("timed out", request=request)
-
-
-def mock(**behaviour: Any) -> httpx.MockTransport:
-    return httpx.MockTransport(fake_endpoint(**behaviour))
+def mock(**changes: Any) -> httpx.MockTransport:
+    return fake(**changes).transport()
 
 
 def probe(
@@ -241,17 +123,12 @@ def test_a_healthy_server_passes_every_check():
 
 
 def test_the_probes_send_the_key_and_ask_for_what_the_tui_needs():
-    seen: list[httpx.Request] = []
-    endpoint = fake_endpoint()
-
-    def handle(request: httpx.Request) -> httpx.Response:
-        seen.append(request)
-        return endpoint(request)
-
-    probe(httpx.MockTransport(handle))
-    assert [(r.method, r.url.path) for r in seen] == [("GET", "/v1/models")] + [("POST", "/v1/chat/completions")] * 3
-    assert {r.headers["authorization"] for r in seen} == {f"Bearer {KEY}"}
-    chat, stream, tools = (json.loads(r.content) for r in seen[1:])
+    endpoint = fake()
+    probe(endpoint.transport())
+    seen = endpoint.requests
+    assert [(r.method, r.path) for r in seen] == [("GET", "/v1/models")] + [("POST", "/v1/chat/completions")] * 3
+    assert set(endpoint.authorizations) == {f"Bearer {KEY}"}
+    chat, stream, tools = (r.body for r in seen[1:])
     assert chat["model"] == MODEL and not chat["stream"]
     assert stream["stream"] and stream["stream_options"] == {"include_usage": True}
     assert tools["tools"][0]["function"]["name"] == "ping"
@@ -271,7 +148,7 @@ def test_translated_wires_say_the_endpoint_needs_only_chat_completions(wire, api
 
 
 def test_a_server_without_a_model_list_skips_that_check_and_passes():
-    checks = probe(mock(served=[], unknown_model="accept"))
+    checks = probe(mock(served=None, unknown_model="accept"))
     models = checks[0]
     assert models.name == "models" and not models.ok and "HTTP 404" in models.detail
     assert all(c.ok for c in checks[1:])
@@ -505,37 +382,9 @@ def test_a_host_that_does_not_resolve_is_named():
 # --- TLS, over loopback ------------------------------------------------------------------------------------------
 
 
-def asgi(handler: Handler) -> Any:
-    """The fake endpoint as an ASGI app, for the tests that need a real server."""
-
-    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
-        headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]]
-        answer = handler(
-            httpx.Request(scope["method"], f"http://loopback{scope['path']}", headers=headers, content=body)
-        )
-        content = answer.read()
-        kept = [(k, v) for k, v in answer.headers.raw if k.lower() not in (b"content-length", b"transfer-encoding")]
-        await send(
-            {
-                "type": "http.response.start",
-                "status": answer.status_code,
-                "headers": [*kept, (b"content-length", str(len(content)).encode())],
-            }
-        )
-        await send({"type": "http.response.body", "body": content})
-
-    return app
-
-
 def test_https_to_a_plain_http_server_says_to_use_http():
-    with BackgroundServer(asgi(fake_endpoint()), "127.0.0.1") as server:
-        error = fails(None, f"{server.url}/v1".replace("http://", "https://"))
+    with fake().serving() as base:
+        error = fails(None, base.replace("http://", "https://"))
     assert is_environment_error(error) and error.cause == "tls" and "use http://" in str(error)
 
 
@@ -598,7 +447,7 @@ def test_an_untrusted_certificate_points_at_ssl_cert_file_which_then_works(tmp_p
     monkeypatch.delenv("SSL_CERT_FILE", raising=False)
     monkeypatch.delenv("SSL_CERT_DIR", raising=False)
     cert_file, key_file = self_signed(tmp_path)
-    with serving_tls(asgi(fake_endpoint()), cert_file, key_file) as base:
+    with serving_tls(fake(), cert_file, key_file) as base:
         error = fails(None, base)
         assert is_environment_error(error) and error.cause == "tls_certificate"
         assert "not trusted" in str(error) and "SSL_CERT_FILE" in str(error)
@@ -618,11 +467,11 @@ def test_the_whole_handshake_is_bounded_even_when_each_request_is_quick_enough()
 
 def test_each_request_is_given_at_most_what_is_left_of_the_whole_handshake():
     bounds: list[float] = []
-    endpoint = fake_endpoint()
+    endpoint = fake()
 
     def handle(request: httpx.Request) -> httpx.Response:
         bounds.append(request.extensions["timeout"]["read"])
-        return endpoint(request)
+        return endpoint.handler(request)
 
     probe(httpx.MockTransport(handle), timeout_s=3.0, total_s=2.0)
     assert len(bounds) == 4 and all(0 < b <= 2.0 for b in bounds)
