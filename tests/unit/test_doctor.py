@@ -2,70 +2,23 @@
 
 from __future__ import annotations
 
-import json
-
 import keyring
+from fake_openai import Behaviour, FakeOpenAI
 from keyring.backends import fail
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse, StreamingResponse
-from starlette.routing import Route
 
 from cab_check import catalog, doctor
-from cab_check.asgi_server import BackgroundServer
 from cab_check.cli import CLI_WORDS, main
 from cab_check.errors import Remedy
 
-USAGE = {"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7}
 
-
-def fake_server(*, tools: bool) -> Starlette:
-    """An OpenAI-compatible server that streams, and calls tools only when `tools` is on."""
-
-    async def chat(request: Request):
-        body = await request.json()
-        if body.get("stream"):
-            chunks = [
-                {"choices": [{"index": 0, "delta": {"role": "assistant", "content": "OK"}, "finish_reason": None}]},
-                {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}], "usage": USAGE},
-            ]
-            lines = [f"data: {json.dumps(c)}\n\n" for c in chunks] + ["data: [DONE]\n\n"]
-            return StreamingResponse(iter(lines), media_type="text/event-stream")
-        message = {"role": "assistant", "content": "OK"}
-        if tools and body.get("tools"):
-            name = body["tools"][0]["function"]["name"]
-            message = {
-                "role": "assistant",
-                "content": None,
-                "tool_calls": [
-                    {"id": "call_1", "type": "function", "function": {"name": name, "arguments": '{"message": "hi"}'}}
-                ],
-            }
-        return JSONResponse(
-            {
-                "id": "x",
-                "object": "chat.completion",
-                "model": body["model"],
-                "usage": USAGE,
-                "choices": [
-                    {
-                        "index": 0,
-                        "message": message,
-                        "finish_reason": "tool_calls" if "tool_calls" in message else "stop",
-                    }
-                ],
-            }
-        )
-
-    async def models(request: Request):
-        return JSONResponse({"object": "list", "data": [{"id": "m", "object": "model"}]})
-
-    return Starlette(routes=[Route("/v1/chat/completions", chat, methods=["POST"]), Route("/v1/models", models)])
+def served(*, tools: bool) -> FakeOpenAI:
+    """An endpoint that serves model "m", streams, and calls tools only when `tools` is on."""
+    return FakeOpenAI(Behaviour(served=("m",), tools="call" if tools else "text"))
 
 
 def test_a_model_without_tool_calls_runs_only_aider():
-    with BackgroundServer(fake_server(tools=False), "127.0.0.1") as server:
-        findings, grid = doctor.endpoint_grid(f"{server.url}/v1", None, "m")
+    with served(tools=False).serving() as base:
+        findings, grid = doctor.endpoint_grid(base, None, "m")
     status = {f.area: f.status for f in findings}
     assert status == {"endpoint chat": "ok", "endpoint streaming": "ok", "endpoint tool calls": "fail"}
     rows = {row.tui: row for row in grid}
@@ -75,8 +28,8 @@ def test_a_model_without_tool_calls_runs_only_aider():
 
 
 def test_a_model_with_tool_calls_runs_every_tui(capsys):
-    with BackgroundServer(fake_server(tools=True), "127.0.0.1") as server:
-        main(["doctor", "--endpoint", f"{server.url}/v1", "--model", "m"])
+    with served(tools=True).serving() as base:
+        main(["doctor", "--endpoint", base, "--model", "m"])
     captured = capsys.readouterr()
     out = captured.out
     assert "endpoint tool calls works" in " ".join(out.split()), captured.err
@@ -119,20 +72,13 @@ def test_an_engine_that_is_not_there_is_worded_with_the_engine_flag_in_the_termi
     assert cli.fix.endswith("or name a running engine in DOCKER_HOST or with --engine")
 
 
-def keyed_server() -> Starlette:
-    """Refuses every request for want of a key."""
-
-    async def refuse(request: Request):
-        return JSONResponse({"error": {"message": "No API key provided"}}, status_code=401)
-
-    return Starlette(routes=[Route("/v1/chat/completions", refuse, methods=["POST"]), Route("/v1/models", refuse)])
-
-
 def test_a_missing_key_in_the_endpoint_grid_is_worded_by_the_front_end(memory_keyring, capsys, monkeypatch):
-    with BackgroundServer(keyed_server(), "127.0.0.1") as server:
-        findings, grid = doctor.endpoint_grid(f"{server.url}/v1", None, "m")
+    keyed = FakeOpenAI(Behaviour(served=("m",), key="sk-the-only-key"))  # refuses every request without it
+    with keyed.serving() as base:
+        findings, grid = doctor.endpoint_grid(base, None, "m")
         monkeypatch.setattr("sys.stdin.isatty", lambda: False)  # no prompt for a key: none is sent
-        main(["doctor", "--endpoint", f"{server.url}/v1", "--model", "m", "--engine", "unix:///nonexistent.sock"])
+        main(["doctor", "--endpoint", base, "--model", "m", "--engine", "unix:///nonexistent.sock"])
+    assert keyed.requests and set(keyed.authorizations) == {""}, "no key was sent"
     (chat,) = findings
     assert chat.status == "fail" and chat.remedy is Remedy.KEY and "--" not in chat.detail
     assert all(not row.ok for row in grid)
