@@ -2,23 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import secrets
 import socket
-import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 import httpx
 import pytest
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
-from starlette.routing import Route
+from fake_openai import Behaviour, FakeOpenAI
 
 from cab_check.asgi_server import BackgroundServer
 from cab_check.models import ModelCall
@@ -30,80 +24,29 @@ def canary_key() -> str:
     return "sk-canary-" + secrets.token_hex(8)
 
 
-# --- a fake upstream -----------------------------------------------------------------------------------------------
+# --- the upstream: tests/fake_openai.py's server --------------------------------------------------------------------
+
+USAGE = (12, 5)
 
 
-@dataclass
-class Upstream:
-    """What the fake upstream saw, and a gate that holds its stream open until the test lets it finish."""
-
-    requests: list[dict[str, Any]] = field(default_factory=list)
-    release_stream: threading.Event = field(default_factory=threading.Event)
-    stream_finished: threading.Event = field(default_factory=threading.Event)
-    stream_cancelled: threading.Event = field(default_factory=threading.Event)
-
-    def app(self) -> Starlette:
-        async def chat(request: Request) -> Response:
-            body = json.loads(await request.body())
-            self.requests.append({"headers": dict(request.headers), "body": body, "path": request.url.path})
-            if body.get("model") == "reject-me":
-                received = request.headers.get("authorization", "")
-                # Like real providers, the error echoes (part of) the key it was given.
-                message = f"Incorrect API key provided: {received.removeprefix('Bearer ')}"
-                return JSONResponse({"error": {"message": message, "type": "invalid_request_error"}}, 401)
-            if body.get("stream"):
-                return StreamingResponse(self._sse(), media_type="text/event-stream")
-            return JSONResponse(
-                {
-                    "id": "chatcmpl-1",
-                    "object": "chat.completion",
-                    "model": body.get("model"),
-                    "choices": [
-                        {"index": 0, "message": {"role": "assistant", "content": "hi"}, "finish_reason": "stop"}
-                    ],
-                    "usage": {"prompt_tokens": 12, "completion_tokens": 5, "total_tokens": 17},
-                },
-                headers={"x-request-id": "req-42"},
-            )
-
-        async def models(request: Request) -> Response:
-            self.requests.append({"headers": dict(request.headers), "body": None, "path": request.url.path})
-            return JSONResponse({"object": "list", "data": [{"id": "m1", "object": "model"}]})
-
-        return Starlette(
-            routes=[
-                Route("/v1/chat/completions", chat, methods=["POST"]),
-                Route("/v1/models", models, methods=["GET"]),
-            ]
+def upstream_fake() -> FakeOpenAI:
+    """Serves m1 and holds every stream after its first chunk until the test sets `release`. Model "reject-me" gets
+    a 401 that echoes (part of) the key it was given, as real providers do."""
+    return FakeOpenAI(
+        Behaviour(
+            served=("m1",),
+            stream="held",
+            finish="length",
+            usage=USAGE,
+            headers={"x-request-id": "req-42"},
+            by_model={"reject-me": {"auth": "401"}},
         )
-
-    async def _sse(self):
-        def event(payload: dict[str, Any]) -> bytes:
-            return f"data: {json.dumps(payload)}\n\n".encode()
-
-        try:
-            yield event(
-                {"choices": [{"index": 0, "delta": {"role": "assistant", "content": "Hel"}, "finish_reason": None}]}
-            )
-            # Hold the rest back until the test has seen the first chunk arrive through the proxy.
-            deadline = time.monotonic() + 10
-            while not self.release_stream.is_set():
-                if time.monotonic() > deadline:
-                    return
-                await asyncio.sleep(0.01)
-            yield event({"choices": [{"index": 0, "delta": {"content": "lo"}, "finish_reason": None}]})
-            yield event({"choices": [{"index": 0, "delta": {}, "finish_reason": "length"}]})
-            yield event({"choices": [], "usage": {"prompt_tokens": 30, "completion_tokens": 2, "total_tokens": 32}})
-            yield b"data: [DONE]\n\n"
-            self.stream_finished.set()
-        except BaseException:
-            self.stream_cancelled.set()
-            raise
+    )
 
 
 @dataclass
 class Rig:
-    upstream: Upstream
+    upstream: FakeOpenAI
     proxy: RecordingProxy
     url: str  # the proxy's base URL, with /v1
     key: str | None
@@ -117,14 +60,14 @@ class Rig:
 
 
 def _rig(key: str | None) -> Iterator[Rig]:
-    upstream = Upstream()
+    upstream = upstream_fake()
     token = new_run_token()
     seen: list[ModelCall] = []
-    with BackgroundServer(upstream.app()) as upstream_server:
-        proxy = RecordingProxy(upstream_server.url + "/v1", key, token, on_call=seen.append)
+    with upstream.serving() as upstream_url:
+        proxy = RecordingProxy(upstream_url, key, token, on_call=seen.append)
         with BackgroundServer(proxy.app) as proxy_server:
             yield Rig(upstream, proxy, proxy_server.url + "/v1", key, token, seen)
-            upstream.release_stream.set()
+            upstream.release.set()
             proxy.close()
 
 
@@ -154,7 +97,7 @@ CHAT = {"model": "m1", "messages": [{"role": "user", "content": "hello"}]}
 def test_upstream_sees_the_real_key_and_never_the_token(rig: Rig) -> None:
     with rig.client() as client:
         assert client.post("/chat/completions", json=CHAT).status_code == 200
-    headers = rig.upstream.requests[0]["headers"]
+    headers = rig.upstream.requests[0].headers
     assert headers["authorization"] == f"Bearer {rig.key}"
     assert "x-api-key" not in headers
     assert not any(rig.token in value for value in headers.values())
@@ -163,13 +106,13 @@ def test_upstream_sees_the_real_key_and_never_the_token(rig: Rig) -> None:
 def test_token_also_accepted_as_x_api_key(rig: Rig) -> None:
     with httpx.Client(base_url=rig.url, headers={"x-api-key": rig.token}, timeout=10) as client:
         assert client.post("/chat/completions", json=CHAT).status_code == 200
-    assert rig.upstream.requests[0]["headers"]["authorization"] == f"Bearer {rig.key}"
+    assert rig.upstream.requests[0].headers["authorization"] == f"Bearer {rig.key}"
 
 
 def test_no_authorization_upstream_when_there_is_no_key(keyless_rig: Rig) -> None:
     with keyless_rig.client() as client:
         assert client.post("/chat/completions", json=CHAT).status_code == 200
-    assert "authorization" not in keyless_rig.upstream.requests[0]["headers"]
+    assert "authorization" not in keyless_rig.upstream.requests[0].headers
 
 
 @pytest.mark.parametrize("token", [None, "wrong-token"])
@@ -200,7 +143,7 @@ def test_paths_without_the_v1_prefix_work_too(rig: Rig) -> None:
     with httpx.Client(base_url=root, headers={"authorization": f"Bearer {rig.token}"}, timeout=10) as client:
         assert client.post("/chat/completions", json=CHAT).status_code == 200
         assert client.get("/models").json()["data"][0]["id"] == "m1"
-    assert [r["path"] for r in rig.upstream.requests] == ["/v1/chat/completions", "/v1/models"]
+    assert [r.path for r in rig.upstream.requests] == ["/v1/chat/completions", "/v1/models"]
     assert rig.proxy.calls[0].path == "/chat/completions"
 
 
@@ -209,7 +152,7 @@ def test_models_passes_through_unrecorded(rig: Rig) -> None:
         response = client.get("/models")
     assert response.status_code == 200
     assert response.json()["data"][0]["id"] == "m1"
-    assert rig.upstream.requests[0]["headers"]["authorization"] == f"Bearer {rig.key}"
+    assert rig.upstream.requests[0].headers["authorization"] == f"Bearer {rig.key}"
     assert rig.proxy.calls == []
 
 
@@ -223,9 +166,9 @@ def test_non_streaming_call_is_recorded(rig: Rig) -> None:
     assert response.status_code == 200
     assert response.headers["content-type"] == "application/json"
     assert response.headers["x-request-id"] == "req-42"
-    assert response.json()["choices"][0]["message"]["content"] == "hi"
+    assert response.json()["choices"][0]["message"]["content"] == "Hello"
     # The body reaches the upstream unchanged.
-    assert rig.upstream.requests[0]["body"] == CHAT
+    assert rig.upstream.requests[0].body == CHAT
 
     [call] = rig.proxy.calls
     assert rig.seen == [call]
@@ -233,8 +176,8 @@ def test_non_streaming_call_is_recorded(rig: Rig) -> None:
     assert call.path == "/v1/chat/completions"
     assert call.model == "m1" and call.stream is False
     assert call.status == 200 and call.error is None
-    assert (call.prompt_tokens, call.completion_tokens) == (12, 5)
-    assert call.finish_reason == "stop"
+    assert (call.prompt_tokens, call.completion_tokens) == USAGE
+    assert call.finish_reason == "length"
     assert call.latency_ms > 0
     assert call.request_hash == hashlib.sha256(body).hexdigest()[:16]
     assert call.timestamp.tzinfo is not None
@@ -258,20 +201,20 @@ def test_stream_passes_through_chunk_by_chunk_and_records_usage(rig: Rig) -> Non
         received += next(chunks)
         # The first chunk arrived while the upstream still holds the rest back: nothing was buffered.
         assert b'"Hel"' in received
-        assert not rig.upstream.stream_finished.is_set()
-        rig.upstream.release_stream.set()
+        assert not rig.upstream.finished.is_set()
+        rig.upstream.release.set()
         for chunk in chunks:
             received += chunk
     assert received.endswith(b"data: [DONE]\n\n")
     assert b'"lo"' in received
 
-    options = rig.upstream.requests[0]["body"]["stream_options"]
+    options = rig.upstream.requests[0].body["stream_options"]
     assert options == {"continuous_usage_stats": False, "include_usage": True}
 
     wait_for(lambda: rig.proxy.calls)
     [call] = rig.proxy.calls
     assert call.stream is True and call.status == 200 and call.error is None
-    assert (call.prompt_tokens, call.completion_tokens) == (30, 2)
+    assert (call.prompt_tokens, call.completion_tokens) == USAGE
     assert call.finish_reason == "length"
     # The hash is of the body as the agent sent it, before include_usage was added.
     assert call.request_hash == hashlib.sha256(body).hexdigest()[:16]
@@ -285,7 +228,7 @@ def test_client_leaving_mid_stream_is_recorded_as_abandoned(rig: Rig) -> None:
     assert call.stream is True and call.status == 499 and call.failed
     assert call.error == "the client abandoned the call mid-stream"
     # The proxy let go of the upstream stream rather than leaving it hanging.
-    wait_for(rig.upstream.stream_cancelled.is_set)
+    wait_for(rig.upstream.abandoned.is_set)
 
 
 def test_upstream_down_gives_502_without_the_key(rig: Rig) -> None:
@@ -350,7 +293,7 @@ def test_sse_watcher_reads_events_split_anywhere() -> None:
 
 
 def test_background_server_stops_twice_without_error() -> None:
-    server = BackgroundServer(Starlette(), host="127.0.0.1").start()
+    server = BackgroundServer(FakeOpenAI(), host="127.0.0.1").start()
     assert server.url == f"http://127.0.0.1:{server.port}"
     server.stop()
     server.stop()

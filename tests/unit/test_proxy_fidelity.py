@@ -2,118 +2,38 @@
 uses them, see through it what they would see talking to the server directly, failures included, and every call
 is recorded as what it was.
 
-The upstream below misbehaves on demand, chosen by the model name of each request."""
+The upstream (tests/fake_openai.py) misbehaves on demand, as the model name of each request chooses."""
 
 from __future__ import annotations
 
-import asyncio
-import json
 import secrets
-import threading
 import time
 from collections.abc import Iterator
-from typing import Any
 
 import anthropic
 import httpx
 import openai
 import pytest
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
-from starlette.routing import Route
+from fake_openai import HTML_PAGE, Behaviour, FakeOpenAI
 
-from cab_check.asgi_server import AbortConnection, BackgroundServer
+from cab_check.asgi_server import BackgroundServer
 from cab_check.proxy import RecordingProxy, new_run_token
 
-USAGE = {"prompt_tokens": 11, "completion_tokens": 3, "total_tokens": 14}
+USAGE = (11, 3)
 RATE_LIMITED = {"retry-after": "7", "x-ratelimit-remaining-requests": "0", "x-ratelimit-reset-requests": "7s"}
-
-
-def chunk(content: str | None = None, finish: str | None = None) -> dict[str, Any]:
-    delta = {"content": content} if content is not None else {}
-    return {
-        "id": "c1",
-        "object": "chat.completion.chunk",
-        "created": 1,
-        "model": "m",
-        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
-    }
-
-
-def event(payload: Any) -> bytes:
-    return f"data: {json.dumps(payload)}\n\n".encode()
-
-
-class MisbehavingUpstream:
-    """An OpenAI-compatible server; the model name says how it behaves."""
-
-    def __init__(self) -> None:
-        self.abandoned = threading.Event()  # a slow answer's request was dropped before it was sent
-
-    def app(self) -> Starlette:
-        async def chat(request: Request) -> Response:
-            body = await request.json()
-            model, stream = body["model"], body.get("stream") is True
-            usage_asked = (body.get("stream_options") or {}).get("include_usage") is True
-            if model == "rate-limited":
-                return JSONResponse(
-                    {"error": {"message": "slow down", "type": "rate_limit_error"}}, 429, headers=RATE_LIMITED
-                )
-            if model == "not-json":
-                return Response("<html>gateway says hi</html>", 200, media_type="text/html")
-            if model == "slow":  # thinks for long, and stops once its client is gone, as vLLM does
-                for _ in range(600):
-                    if await request.is_disconnected():
-                        self.abandoned.set()
-                        return Response(status_code=499)
-                    await asyncio.sleep(0.05)
-            if stream and model != "ignores-stream":
-                return StreamingResponse(self.stream(model, usage_asked), media_type="text/event-stream")
-            return JSONResponse(
-                {
-                    "id": "c1",
-                    "object": "chat.completion",
-                    "created": 1,
-                    "model": model,
-                    "choices": [
-                        {"index": 0, "message": {"role": "assistant", "content": "Hello"}, "finish_reason": "stop"}
-                    ],
-                    "usage": USAGE,
-                }
-            )
-
-        return Starlette(routes=[Route("/v1/chat/completions", chat, methods=["POST"])])
-
-    @staticmethod
-    async def stream(model: str, usage_asked: bool):
-        yield event(chunk("Hel"))
-        yield event(chunk("lo"))
-        if model == "cut":
-            raise AbortConnection("the upstream died mid-answer")
-        if model == "malformed":
-            yield b"data: {not json\n\n"
-        if model == "ends-early":
-            return  # a clean end, but no finish_reason and no [DONE]
-        yield event(chunk(finish="stop"))
-        if usage_asked:  # as OpenAI does: a last chunk with usage and no choices
-            yield event(
-                {
-                    "id": "c1",
-                    "object": "chat.completion.chunk",
-                    "created": 1,
-                    "model": model,
-                    "choices": [],
-                    "usage": USAGE,
-                }
-            )
-        yield b"data: [DONE]\n\n"
+MISBEHAVIOURS = {
+    "rate-limited": {"chat": "429", "headers": RATE_LIMITED},
+    "not-json": {"chat": "html"},
+    "slow": {"chat": "hang"},  # thinks forever, and stops once its client is gone, as vLLM does
+    "ignores-stream": {"stream": "json"},
+    "cut": {"chat": "cut"},  # the content, then the connection breaks
+    "malformed": {"stream": "malformed"},
+    "ends-early": {"stream": "ends-early"},  # a clean end, but no finish_reason and no [DONE]
+}
 
 
 class Rig:
-    def __init__(
-        self, proxy: RecordingProxy, server: BackgroundServer, token: str, upstream: MisbehavingUpstream
-    ) -> None:
+    def __init__(self, proxy: RecordingProxy, server: BackgroundServer, token: str, upstream: FakeOpenAI) -> None:
         self.proxy, self.server, self.url, self.token, self.upstream = proxy, server, server.url, token, upstream
 
     def openai(self) -> openai.OpenAI:
@@ -132,10 +52,10 @@ class Rig:
 
 @pytest.fixture
 def rig() -> Iterator[Rig]:
-    upstream = MisbehavingUpstream()
-    with BackgroundServer(upstream.app()) as server:
+    upstream = FakeOpenAI(Behaviour(usage=USAGE, by_model=MISBEHAVIOURS))
+    with upstream.serving() as upstream_url:
         token = new_run_token()
-        proxy = RecordingProxy(f"{server.url}/v1", "sk-real-" + secrets.token_hex(8), token)
+        proxy = RecordingProxy(upstream_url, "sk-real-" + secrets.token_hex(8), token)
         with BackgroundServer(proxy.app) as front:
             yield Rig(proxy, front, token, upstream)
             proxy.close()
@@ -283,7 +203,7 @@ def test_a_200_that_is_not_a_chat_completion_is_recorded_as_an_error(rig):
     raw = rig.openai().chat.completions.with_raw_response.create(
         model="not-json", messages=[{"role": "user", "content": "hi"}]
     )
-    assert raw.http_response.text == "<html>gateway says hi</html>"  # passed on as it came
+    assert raw.http_response.text == HTML_PAGE  # passed on as it came
     call = rig.last_call()
     assert call.failed and call.error.startswith("upstream answered 200 with a body that is not a chat completion")
 

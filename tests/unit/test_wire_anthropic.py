@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import secrets
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import pytest
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
-from starlette.routing import Route
+from fake_openai import Behaviour, FakeOpenAI
 from wire_streams import call_delta, chunk, events_of, wait_for
 
 from cab_check.asgi_server import BackgroundServer
@@ -315,31 +311,8 @@ def test_stream_failure_is_an_error_event() -> None:
 
 
 @dataclass
-class ChatFake:
-    chunks: list[dict[str, Any]] = field(default_factory=list)
-    requests: list[dict[str, Any]] = field(default_factory=list)
-
-    def app(self) -> Starlette:
-        async def chat(request: Request) -> Response:
-            body = json.loads(await request.body())
-            self.requests.append({"headers": dict(request.headers), "body": body})
-            if body.get("model") == "reject-me":
-                key = request.headers.get("authorization", "").removeprefix("Bearer ")
-                return JSONResponse({"error": {"message": f"Bad key {key}", "type": "invalid_request_error"}}, 401)
-            if body.get("stream"):
-                raw = "".join(f"data: {json.dumps(c)}\n\n" for c in self.chunks) + "data: [DONE]\n\n"
-                return StreamingResponse(iter([raw.encode()]), media_type="text/event-stream")
-            message = {"role": "assistant", "content": "whole answer"}
-            return JSONResponse(
-                {"choices": [{"index": 0, "message": message, "finish_reason": "stop"}], "usage": USAGE}
-            )
-
-        return Starlette(routes=[Route("/v1/chat/completions", chat, methods=["POST"])])
-
-
-@dataclass
 class Rig:
-    fake: ChatFake
+    fake: FakeOpenAI  # the chat-completions upstream: tests/fake_openai.py
     proxy: RecordingProxy
     url: str  # the proxy's root, as ANTHROPIC_BASE_URL holds it
     key: str
@@ -361,10 +334,13 @@ class Rig:
 
 @pytest.fixture
 def rig() -> Iterator[Rig]:
-    fake = ChatFake()
+    # A whole answer says "whole answer", tools or not; a test that streams scripts its chunks. Model "reject-me" gets
+    # a 401 that echoes the key.
+    whole = Behaviour(reply=("whole answer",), tools="text", usage=(50, 6), by_model={"reject-me": {"auth": "401"}})
+    fake = FakeOpenAI(whole)
     key, token, seen = "sk-canary-" + secrets.token_hex(8), new_run_token(), []
-    with BackgroundServer(fake.app()) as upstream:
-        proxy = RecordingProxy(upstream.url + "/v1", key, token, on_call=seen.append)
+    with fake.serving() as upstream_url:
+        proxy = RecordingProxy(upstream_url, key, token, on_call=seen.append)
         with BackgroundServer(proxy.app) as server:
             yield Rig(fake, proxy, server.url, key, token, seen)
             proxy.close()
@@ -381,7 +357,7 @@ CLAUDE_REQUEST = {
 
 
 def test_claude_stream_with_a_tool_call_through_the_proxy(rig: Rig) -> None:
-    rig.fake.chunks = [
+    rig.fake.behaviour.chunks = [
         chunk(call_delta(0, id="call_1", name="Bash", args='{"command":')),
         chunk(call_delta(0, args='"ls"}')),
         chunk({}, "tool_calls"),
@@ -405,10 +381,10 @@ def test_claude_stream_with_a_tool_call_through_the_proxy(rig: Rig) -> None:
     assert events[-2][1]["delta"]["stop_reason"] == "tool_use"
 
     [sent] = rig.fake.requests
-    assert sent["headers"]["authorization"] == f"Bearer {rig.key}"
-    assert not any(h.startswith("anthropic-") or h == "x-api-key" for h in sent["headers"])
-    assert sent["body"]["messages"] == [{"role": "system", "content": "sys"}, {"role": "user", "content": "list"}]
-    assert sent["body"]["stream_options"] == {"include_usage": True}
+    assert sent.headers["authorization"] == f"Bearer {rig.key}"
+    assert not any(h.startswith("anthropic-") or h == "x-api-key" for h in sent.headers)
+    assert sent.body["messages"] == [{"role": "system", "content": "sys"}, {"role": "user", "content": "list"}]
+    assert sent.body["stream_options"] == {"include_usage": True}
 
     wait_for(lambda: rig.proxy.calls)
     [call] = rig.proxy.calls

@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import secrets
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import pytest
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
-from starlette.routing import Route
+from fake_openai import Behaviour, FakeOpenAI
 from wire_streams import call_delta, chunk, events_of, wait_for
 
 from cab_check.asgi_server import BackgroundServer
@@ -321,55 +317,8 @@ def test_stream_failure_is_reported_as_response_failed() -> None:
 
 
 @dataclass
-class ChatFake:
-    """A chat-completions upstream that answers with the chunks a test gives it."""
-
-    chunks: list[dict[str, Any]] = field(default_factory=list)
-    requests: list[dict[str, Any]] = field(default_factory=list)
-
-    def app(self) -> Starlette:
-        async def chat(request: Request) -> Response:
-            body = json.loads(await request.body())
-            self.requests.append({"headers": dict(request.headers), "body": body})
-            if body.get("model") == "reject-me":
-                key = request.headers.get("authorization", "").removeprefix("Bearer ")
-                error = {"message": f"Bad key {key}", "type": "invalid_request_error", "code": "invalid_api_key"}
-                return JSONResponse({"error": error}, 401)
-            if body.get("stream") and body.get("model") != "ignores-stream":
-                raw = "".join(f"data: {json.dumps(c)}\n\n" for c in self.chunks) + "data: [DONE]\n\n"
-                return StreamingResponse(iter([raw.encode()]), media_type="text/event-stream")
-            return JSONResponse(self.whole())
-
-        return Starlette(routes=[Route("/v1/chat/completions", chat, methods=["POST"])])
-
-    def whole(self) -> dict[str, Any]:
-        """The same answer as one chat completion."""
-        text, calls, finish, usage = "", {}, None, None
-        for c in self.chunks:
-            usage = c.get("usage") or usage
-            for choice in c.get("choices", []):
-                delta = choice["delta"]
-                text += delta.get("content") or ""
-                for d in delta.get("tool_calls", []):
-                    call = calls.setdefault(
-                        d["index"], {"id": d.get("id"), "type": "function", "function": {"name": "", "arguments": ""}}
-                    )
-                    call["function"]["name"] += d["function"].get("name", "")
-                    call["function"]["arguments"] += d["function"].get("arguments", "")
-                finish = choice.get("finish_reason") or finish
-        message: dict[str, Any] = {"role": "assistant", "content": text or None}
-        if calls:
-            message["tool_calls"] = list(calls.values())
-        return {
-            "object": "chat.completion",
-            "choices": [{"index": 0, "message": message, "finish_reason": finish}],
-            "usage": usage,
-        }
-
-
-@dataclass
 class Rig:
-    fake: ChatFake
+    fake: FakeOpenAI  # the chat-completions upstream: tests/fake_openai.py
     proxy: RecordingProxy
     url: str
     key: str
@@ -379,10 +328,12 @@ class Rig:
 
 @pytest.fixture
 def rig() -> Iterator[Rig]:
-    fake = ChatFake()
+    # Each test scripts the chunks; a whole answer is them put together. "reject-me" gets a 401 echoing the key.
+    misbehaviours = {"reject-me": {"auth": "401"}, "ignores-stream": {"stream": "json"}}
+    fake = FakeOpenAI(Behaviour(by_model=misbehaviours))
     key, token, seen = "sk-canary-" + secrets.token_hex(8), new_run_token(), []
-    with BackgroundServer(fake.app()) as upstream:
-        proxy = RecordingProxy(upstream.url + "/v1", key, token, on_call=seen.append)
+    with fake.serving() as upstream_url:
+        proxy = RecordingProxy(upstream_url, key, token, on_call=seen.append)
         with BackgroundServer(proxy.app) as server:
             yield Rig(fake, proxy, server.url, key, token, seen)
             proxy.close()
@@ -409,7 +360,7 @@ CODEX_HEADERS = {"accept": "text/event-stream", "originator": "codex_exec", "ses
 
 
 def test_codex_stream_with_a_tool_call_through_the_proxy(rig: Rig) -> None:
-    rig.fake.chunks = TOOL_TURN
+    rig.fake.behaviour.chunks = TOOL_TURN
     headers = {**CODEX_HEADERS, "authorization": f"Bearer {rig.token}"}
     with httpx.Client(base_url=rig.url, timeout=10) as client:
         response = client.post("/v1/responses", json=CODEX_REQUEST, headers=headers)
@@ -423,11 +374,11 @@ def test_codex_stream_with_a_tool_call_through_the_proxy(rig: Rig) -> None:
     assert events[-1][1]["response"]["usage"]["input_tokens"] == 40
 
     [sent] = rig.fake.requests
-    assert sent["body"]["stream_options"] == {"include_usage": True}
-    assert sent["body"]["messages"] == [{"role": "user", "content": "list files"}]
-    assert sent["headers"]["authorization"] == f"Bearer {rig.key}"
+    assert sent.body["stream_options"] == {"include_usage": True}
+    assert sent.body["messages"] == [{"role": "user", "content": "list files"}]
+    assert sent.headers["authorization"] == f"Bearer {rig.key}"
     # The client's own headers describe the Responses API and are not forwarded.
-    assert "originator" not in sent["headers"] and "session-id" not in sent["headers"]
+    assert "originator" not in sent.headers and "session-id" not in sent.headers
     assert rig.key not in response.text and rig.token not in response.text
 
     wait_for(lambda: rig.proxy.calls)
@@ -438,7 +389,7 @@ def test_codex_stream_with_a_tool_call_through_the_proxy(rig: Rig) -> None:
 
 
 def test_codex_whole_response_through_the_proxy_without_v1(rig: Rig) -> None:
-    rig.fake.chunks = [chunk({"content": "hello"}), chunk({}, "stop"), {"choices": [], "usage": USAGE}]
+    rig.fake.behaviour.chunks = [chunk({"content": "hello"}), chunk({}, "stop"), {"choices": [], "usage": USAGE}]
     with httpx.Client(base_url=rig.url, timeout=10, headers={"authorization": f"Bearer {rig.token}"}) as client:
         response = client.post("/responses", json={**CODEX_REQUEST, "stream": False})
     assert response.status_code == 200
@@ -450,7 +401,7 @@ def test_codex_whole_response_through_the_proxy_without_v1(rig: Rig) -> None:
 
 
 def test_upstream_that_ignores_stream_still_yields_a_stream(rig: Rig) -> None:
-    rig.fake.chunks = TOOL_TURN
+    rig.fake.behaviour.chunks = TOOL_TURN
     with httpx.Client(base_url=rig.url, timeout=10, headers={"authorization": f"Bearer {rig.token}"}) as client:
         response = client.post("/v1/responses", json={**CODEX_REQUEST, "model": "ignores-stream"})
     events = events_of(response.content)
