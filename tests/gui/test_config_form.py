@@ -11,18 +11,14 @@ from contextlib import contextmanager
 
 import keyring
 import pytest
+from fake_openai import Behaviour, FakeOpenAI
 from keyring.backends import fail
 from keyring.errors import KeyringLocked
 from memory_keyring import MemoryKeyring
 from PySide6.QtCore import QObject, QPoint, Qt
 from PySide6.QtWidgets import QFileDialog, QLabel, QLineEdit, QWidget
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
-from starlette.routing import Route
 
 from cab_check import catalog, handshake, keys
-from cab_check.asgi_server import BackgroundServer
 from cab_check.errors import BadInput, HandshakeFailed, HandshakeRejected, Remedy
 from cab_check.gui.app_settings import GuiSettings, load_settings, save_settings, settings_path
 from cab_check.gui.background import APP_WORDS, error_sentence, run_in_background, wait_for_background
@@ -37,53 +33,14 @@ CHECK_MS = 60_000
 # --- a loopback OpenAI-compatible server -------------------------------------------------------------------------
 
 
-def fake_endpoint(*, served: list[str], key: str | None = None, tools: bool = True) -> Starlette:
-    """Lists `served`, answers chat and streaming; with `tools=False` it refuses any request that offers tools,
-    as a vLLM started without --enable-auto-tool-choice does. With `key`, anything else gets a 401."""
-
-    def refused(request: Request) -> Response | None:
-        if key is not None and request.headers.get("authorization") != f"Bearer {key}":
-            return JSONResponse({"error": {"message": "Incorrect API key provided"}}, status_code=401)
-        return None
-
-    async def models(request: Request) -> Response:
-        return refused(request) or JSONResponse({"object": "list", "data": [{"id": m} for m in served]})
-
-    async def completions(request: Request) -> Response:
-        if (denied := refused(request)) is not None:
-            return denied
-        body = json.loads(await request.body())
-        if body.get("tools") and not tools:
-            return JSONResponse(
-                {"error": {"message": '"auto" tool choice requires --enable-auto-tool-choice'}}, status_code=400
-            )
-        if body.get("tools"):
-            call = {
-                "id": "call_1",
-                "type": "function",
-                "function": {"name": "ping", "arguments": json.dumps({"message": "hello"})},
-            }
-            message = {"role": "assistant", "content": None, "tool_calls": [call]}
-        else:
-            message = {"role": "assistant", "content": "OK"}
-        if body.get("stream"):
-
-            def events() -> Iterator[str]:
-                for delta in ({"role": "assistant"}, {"content": "1 2 3"}):
-                    yield f"data: {json.dumps({'choices': [{'index': 0, 'delta': delta}]})}\n\n"
-                yield "data: [DONE]\n\n"
-
-            return StreamingResponse(events(), media_type="text/event-stream")
-        return JSONResponse({"choices": [{"index": 0, "message": message, "finish_reason": "stop"}]})
-
-    return Starlette(routes=[Route("/v1/models", models), Route("/v1/chat/completions", completions, methods=["POST"])])
-
-
 @contextmanager
-def serving(**behaviour) -> Iterator[str]:
-    """A fake endpoint on loopback; yields its base URL, ending in /v1."""
-    with BackgroundServer(fake_endpoint(**behaviour), "127.0.0.1") as server:
-        yield f"{server.url}/v1"
+def serving(*, served: list[str], key: str | None = None, tools: bool = True) -> Iterator[str]:
+    """tests/fake_openai.py's server on loopback, listing `served`; yields its base URL, ending in /v1. With
+    `tools=False` it refuses any request that offers tools, as a vLLM started without --enable-auto-tool-choice does.
+    With `key`, anything else gets a 401."""
+    behaviour = Behaviour(served=tuple(served), key=key, tools="call" if tools else "400")
+    with FakeOpenAI(behaviour).serving() as base:
+        yield base
 
 
 @pytest.fixture
