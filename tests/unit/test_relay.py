@@ -105,6 +105,7 @@ class Upstream:
 
             return StreamingResponse(chunks(), media_type="application/octet-stream")
 
+        # Not fake_openai's server: the relay carries any HTTP, and these routes are no OpenAI API but byte tests.
         return Starlette(
             routes=[
                 Route("/hello", hello),
