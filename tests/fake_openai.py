@@ -123,9 +123,9 @@ class FakeOpenAI:
         self.server: BackgroundServer | None = None
 
     @property
-    def authorizations(self) -> list[str]:
-        """The Authorization header of every request, "" where there was none."""
-        return [r.headers.get("authorization", "") for r in self.requests]
+    def authorizations(self) -> tuple[str, ...]:
+        """The Authorization header of every request, "" where there was none (`requests.clear()` forgets them)."""
+        return tuple(r.headers.get("authorization", "") for r in self.requests)
 
     @property
     def chats(self) -> int:
@@ -139,7 +139,7 @@ class FakeOpenAI:
             self.server = server
             yield server.url + self.behaviour.prefix
 
-    # --- what it answers ---------------------------------------------------------------------------------------------
+    # --- what it answers ----------------------------------------------------------------------------------------------
 
     def answer(self, seen: Seen) -> Reply | Silence:
         b = self.behaviour
@@ -155,7 +155,7 @@ class FakeOpenAI:
         b = replace(b, **b.by_model.get(str(body.get("model")), {}))
         return _refusal(b, seen) or _chat(b, body, _key_of(seen))
 
-    # --- served over ASGI -------------------------------------------------------------------------------------------
+    # --- served over ASGI ---------------------------------------------------------------------------------------------
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -180,8 +180,9 @@ class FakeOpenAI:
             await _until_disconnect(receive)
             return
         await asyncio.sleep(reply.delay_s)
-        if all(isinstance(p, bytes) for p in reply.parts):
-            response: Response = Response(b"".join(p for p in reply.parts if isinstance(p, bytes)), reply.status)
+        body = [p for p in reply.parts if isinstance(p, bytes)]
+        if len(body) == len(reply.parts):  # no steps: one body
+            response: Response = Response(b"".join(body), reply.status)
         else:
             response = StreamingResponse(self._play(reply.parts), reply.status)
         response.headers.update(reply.headers)
@@ -209,7 +210,7 @@ class FakeOpenAI:
             return True
         return self.backend_chats is None or self.chats <= self.backend_chats
 
-    # --- as an httpx transport ----------------------------------------------------------------------------------
+    # --- as an httpx transport ----------------------------------------------------------------------------------------
 
     def handler(self, request: httpx.Request) -> httpx.Response:
         """An httpx `MockTransport` handler: answers in-process, as the ASGI app would over a socket."""
@@ -251,11 +252,16 @@ class FakeOpenAI:
         return seen
 
 
-# --- the answers ----------------------------------------------------------------------------------------------------
+# --- the answers ------------------------------------------------------------------------------------------------------
 
 
 def _key_of(seen: Seen) -> str:
     return seen.headers.get("authorization", "").removeprefix("Bearer ")
+
+
+def _quoted(key: str) -> str:
+    """The key a request carried, quoted in an error as careless servers do."""
+    return f" (key {key})" if key else ""
 
 
 def _refusal(b: Behaviour, seen: Seen) -> Reply | None:
@@ -264,7 +270,7 @@ def _refusal(b: Behaviour, seen: Seen) -> Reply | None:
         said = f"Incorrect API key provided: {key}" if key else "You didn't provide an API key."
         return _error(401, said, code="invalid_api_key")
     if b.auth == "403":
-        return _error(403, f"The key {key} may not use this model", code="model_not_allowed")
+        return _error(403, f"This key may not use this model{_quoted(key)}.", code="model_not_allowed")
     return None
 
 
@@ -287,12 +293,13 @@ def _chat(b: Behaviour, body: dict[str, Any], key: str) -> Reply | Silence:
     model = str(body.get("model"))
     if b.served is not None and model not in b.served and b.unknown_model != "accept":
         if b.unknown_model == "404":
-            return _error(404, f"The model `{model}` does not exist (key {key}).", code="model_not_found")
-        return _error(400, f"Bad request for key {key}")
+            return _error(404, f"The model `{model}` does not exist{_quoted(key)}.", code="model_not_found")
+        return _error(400, f"Bad request{_quoted(key)}.")
     if b.chat in ("hang", "gone"):
         return Silence(b.chat)
     if b.chat == "500":
-        return _error(500, f"The server had an error while processing your request: CUDA out of memory ({key})")
+        # OpenAI's own words: aider gives up at once on some others (e.g. "CUDA out of memory") instead of retrying.
+        return _error(500, f"The server had an error while processing your request{_quoted(key)}.", "server_error")
     if b.chat == "429":
         limited = {"retry-after": "1", **b.headers}
         return _error(429, "Rate limit reached; try again in 1 s.", "rate_limit_error", "rate_limit_exceeded", limited)
@@ -304,9 +311,9 @@ def _chat(b: Behaviour, body: dict[str, Any], key: str) -> Reply | Silence:
     tools, stream = body.get("tools"), body.get("stream") is True
     if tools and b.tools == "400" and b.chunks is None:
         said = '"auto" tool choice requires --enable-auto-tool-choice and --tool-call-parser to be set'
-        return _error(400, f"{said} ({key})")
+        return _error(400, f"{said}{_quoted(key)}.")
     if stream and b.stream == "400":
-        return _error(400, f"Streaming is not supported ({key})")
+        return _error(400, f"Streaming is not supported{_quoted(key)}.")
     if stream and b.stream == "reject-options" and "stream_options" in body:
         return _error(400, "Unrecognized request argument supplied: stream_options")
 
@@ -402,7 +409,8 @@ def _is_end(chunk: dict[str, Any]) -> bool:
 
 def _whole(chunks: list[dict[str, Any]], model: str) -> dict[str, Any]:
     """The chunks assembled into one chat completion."""
-    text, calls, finish, usage = "", {}, None, None
+    text, finish, usage = "", None, None
+    calls: dict[int, dict[str, Any]] = {}
     for c in chunks:
         usage = c.get("usage") or usage
         for choice in c.get("choices", []):
@@ -457,7 +465,7 @@ def _error(
     return reply
 
 
-# --- plumbing --------------------------------------------------------------------------------------------------------
+# --- plumbing ---------------------------------------------------------------------------------------------------------
 
 
 def _wait(request: httpx.Request, seconds: float) -> None:
@@ -476,7 +484,7 @@ def _replay(body: bytes, receive: Any) -> Any:
     """A `receive` that hands a backend the request body already read, then the client's own messages."""
     sent = False
 
-    async def replay() -> dict[str, Any]:
+    async def replay() -> Any:
         nonlocal sent
         if not sent:
             sent = True
