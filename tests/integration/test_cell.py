@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import secrets
@@ -13,10 +12,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from starlette.applications import Starlette
-from starlette.routing import Route
+from fake_openai import Behaviour, FakeOpenAI
 
-from cab_check.asgi_server import BackgroundServer
 from cab_check.catalog import get_task
 from cab_check.models import CellRequest, PhaseStarted
 from cab_check.reference_model import ReferenceModel
@@ -58,28 +55,15 @@ def test_default_cell_passes_on_the_reference_model(isolated_history, leftovers)
     assert leftovers(result["run_id"]) == []
 
 
-class KeyWitness:
-    """Wraps an upstream app and remembers the Authorization headers it was sent."""
-
-    def __init__(self, app) -> None:
-        self.app = app
-        self.authorizations: list[str] = []
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] == "http":
-            self.authorizations.append(dict(scope["headers"]).get(b"authorization", b"").decode())
-        await self.app(scope, receive, send)
-
-
 def test_wrong_fix_fails_is_scored_and_the_key_stays_out(secret_watch, isolated_history, leftovers):
     task = get_task("polyglot/rust-error-handling")
     original = (task.workdir / "src/lib.rs").read_text()
     # The model "fixes" the file by adding a comment: the file changes, the bug stays.
     wrong = ReferenceModel({"src/lib.rs": original}, {"src/lib.rs": "// Handled the error, promise.\n" + original})
-    upstream = KeyWitness(wrong.app)
+    upstream = FakeOpenAI(backend=wrong.app)  # the wrong fixer, every request it gets recorded
     canary = "sk-canary-" + secrets.token_hex(12)
-    with BackgroundServer(upstream, "127.0.0.1") as server:
-        result = run_cell(CellRequest(endpoint=f"{server.url}/v1", model="wrong-fixer"), api_key=canary)
+    with upstream.serving() as base:
+        result = run_cell(CellRequest(endpoint=base, model="wrong-fixer"), api_key=canary)
 
     assert result.passed is False
     assert result.axes.pass_rate.passed == 0
@@ -95,18 +79,15 @@ def test_wrong_fix_fails_is_scored_and_the_key_stays_out(secret_watch, isolated_
     assert leftovers(result.run_id) == []
 
 
-def never_answering_app() -> Starlette:
-    async def hang(request):
-        await asyncio.sleep(3600)
-
-    return Starlette(routes=[Route("/v1/chat/completions", hang, methods=["POST"])])
+def never_answering() -> FakeOpenAI:
+    return FakeOpenAI(Behaviour(chat="hang"))
 
 
 def test_a_model_that_never_answers_times_out_and_is_still_graded(leftovers):
     events = []
-    with BackgroundServer(never_answering_app(), "127.0.0.1") as server:
+    with never_answering().serving() as base:
         result = run_cell(
-            CellRequest(endpoint=f"{server.url}/v1", model="silent", timeout_s=20, skip_handshake=True),
+            CellRequest(endpoint=base, model="silent", timeout_s=20, skip_handshake=True),
             emit=events.append,
         )
     assert result.timed_out is True
@@ -129,7 +110,7 @@ def test_a_model_that_never_answers_times_out_and_is_still_graded(leftovers):
 def test_ctrl_c_mid_run_cleans_up_everything(docker_client, isolated_history):
     temp_root = Path(tempfile.gettempdir())
     before = set(temp_root.glob("cab-check-*"))
-    with BackgroundServer(never_answering_app(), "127.0.0.1") as server:
+    with never_answering().serving() as base:
         child = subprocess.Popen(
             [
                 sys.executable,
@@ -137,7 +118,7 @@ def test_ctrl_c_mid_run_cleans_up_everything(docker_client, isolated_history):
                 "cab_check",
                 "check",
                 "--endpoint",
-                f"{server.url}/v1",
+                base,
                 "--model",
                 "silent",
                 "--skip-handshake",

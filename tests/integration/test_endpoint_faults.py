@@ -13,99 +13,37 @@ import json
 import os
 import subprocess
 import sys
-import threading
 import time
 from dataclasses import dataclass
 
 import pytest
-from starlette.responses import JSONResponse, Response
+from fake_openai import Behaviour, FakeOpenAI
 
 from cab_check import catalog, store
-from cab_check.asgi_server import AbortConnection, BackgroundServer
 from cab_check.errors import EXIT_FAILED
 from cab_check.models import CellRequest, CellResult, ModelCall, TuiSpec
 from cab_check.reference_model import ReferenceModel
 from cab_check.run import run_cell
 
 TASK = "polyglot/rust-error-handling"
-CHAT_PATHS = ("/v1/chat/completions", "/chat/completions")
 # aider waits 600 s for an answer by default (its --timeout); the hang case gives it this much, so that within the
 # run's 60 s aider gives up on a hanging call twice (its client retries at once) and a third is still waiting when
 # the run's timeout stops it.
 AIDER_OWN_TIMEOUT_S = 20
 
 
-class FaultyUpstream:
-    """The task's reference model for the first `good` chat calls, then `fault` on every chat call after.
-
-    Faults: "http_500", "http_429" (with Retry-After), "hang" (never answers), "not_json" (a 200 HTML page),
-    "cut" (the reference answer cut off half-way: a stream for a streaming TUI, a body otherwise), "gone" (the
-    server drops every connection and stops listening)."""
-
-    def __init__(self, good: int, fault: str) -> None:
-        self.reference = ReferenceModel.from_task(catalog.get_task(TASK)).app
-        self.good = good
-        self.fault = fault
-        self.chat_calls = 0  # chat requests that reached this server
-        self.server: BackgroundServer | None = None
-
-    async def __call__(self, scope, receive, send) -> None:
-        if scope["type"] != "http" or scope["path"] not in CHAT_PATHS:
-            await self.reference(scope, receive, send)
-            return
-        self.chat_calls += 1
-        if self.chat_calls <= self.good:
-            await self.reference(scope, receive, send)
-            return
-        await getattr(self, "_" + self.fault)(scope, receive, send)
-
-    async def _http_500(self, scope, receive, send) -> None:
-        error = {"message": "The server had an error while processing your request.", "type": "server_error"}
-        await JSONResponse({"error": error}, status_code=500)(scope, receive, send)
-
-    async def _http_429(self, scope, receive, send) -> None:
-        error = {
-            "message": "Rate limit reached; try again in 1 s.",
-            "type": "rate_limit_error",
-            "code": "rate_limit_exceeded",
-        }
-        await JSONResponse({"error": error}, status_code=429, headers={"retry-after": "1"})(scope, receive, send)
-
-    async def _hang(self, scope, receive, send) -> None:
-        await _until_disconnect(receive)  # never answers; notices only that the client has gone
-
-    async def _not_json(self, scope, receive, send) -> None:
-        page = "<html><body><h1>Welcome to nginx!</h1></body></html>\n"
-        await Response(page, status_code=200, media_type="text/html")(scope, receive, send)
-
-    async def _cut(self, scope, receive, send) -> None:
-        sent: list[dict] = []
-
-        async def keep(message: dict) -> None:
-            sent.append(message)
-
-        await self.reference(scope, receive, keep)
-        body = b"".join(m.get("body", b"") for m in sent[1:])
-        await send(sent[0])
-        await send({"type": "http.response.body", "body": body[: len(body) // 2], "more_body": True})
-        raise AbortConnection("the answer is cut off half-way")  # the connection closes with no final chunk
-
-    async def _gone(self, scope, receive, send) -> None:
-        assert self.server is not None
-        for connection in self.server.connections():  # this call's connection too
-            connection.transport.abort()
-        threading.Thread(target=self.server.stop, daemon=True).start()  # stops listening: later calls are refused
-        await _until_disconnect(receive)
-
-
-async def _until_disconnect(receive) -> None:
-    while (await receive())["type"] != "http.disconnect":
-        pass
+def faulty_upstream(good: int, fault: str) -> FakeOpenAI:
+    """The task's reference model for the first `good` chat calls, then tests/fake_openai.py's `chat=fault` on every
+    chat call after: "500", "429" (with Retry-After), "hang" (never answers), "html" (a 200 web page), "cut" (the
+    answer breaks off: a stream after its content, a body half-way), "gone" (the server drops every connection and
+    stops listening). Its `chats` counts the chat requests that reached it."""
+    reference = ReferenceModel.from_task(catalog.get_task(TASK)).app
+    return FakeOpenAI(Behaviour(chat=fault), backend=reference, backend_chats=good)
 
 
 @dataclass(frozen=True)
 class Case:
-    fault: str
+    fault: str  # the fake's chat= fault
     tui: str
     kind: str  # how the note names each failed call
     status: int  # the status every failed call is recorded with
@@ -119,11 +57,11 @@ class Case:
 # aider retries every failure here (its own backoff 0.25 s doubling to 32 s, each try retried twice more at once by
 # its OpenAI client): still at it when the run's 60 s are up. pi gives up on a cut stream at once and exits 1.
 CASES = [
-    Case("http_500", "aider", "HTTP 500", 500, "upstream returned HTTP 500: The server had an error", True),
-    Case("http_429", "aider", "HTTP 429", 429, "upstream returned HTTP 429: Rate limit reached", True),
+    Case("500", "aider", "HTTP 500", 500, "upstream returned HTTP 500: The server had an error", True),
+    Case("429", "aider", "HTTP 429", 429, "upstream returned HTTP 429: Rate limit reached", True),
     Case("hang", "aider", "abandoned by the agent", 499, "the client abandoned the call before the upstream", True),
     Case(
-        "not_json",
+        "html",
         "aider",
         "not a chat completion",
         200,
@@ -208,15 +146,14 @@ def assert_recorded_and_noted(result: CellResult, case: Case, leftovers) -> list
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: f"{c.fault}-{c.tui}")
 def test_a_failing_endpoint_mid_cell_is_recorded_graded_and_noted(case, aider_own_timeout, leftovers):
-    upstream = FaultyUpstream(case.good, case.fault)
+    upstream = faulty_upstream(case.good, case.fault)
     started = time.monotonic()
-    with BackgroundServer(upstream, "127.0.0.1") as server:
-        upstream.server = server
+    with upstream.serving() as base:
         result = run_cell(
             CellRequest(
                 tui=case.tui,
                 task=TASK,
-                endpoint=f"{server.url}/v1",
+                endpoint=base,
                 model="faulty",
                 skip_handshake=True,
                 timeout_s=case.timeout_s,
@@ -228,10 +165,10 @@ def test_a_failing_endpoint_mid_cell_is_recorded_graded_and_noted(case, aider_ow
     failed = assert_recorded_and_noted(result, case, leftovers)
     # Every chat call that reached the server was recorded (gone: only the first one reached it).
     if case.fault == "gone":
-        assert upstream.chat_calls == case.good + 1
+        assert upstream.chats == case.good + 1
         assert len(failed) >= 2, "no call after the server went away"
     else:
-        assert upstream.chat_calls == len(result.model_calls)
+        assert upstream.chats == len(result.model_calls)
     if case.fault == "hang":
         # aider gave up on hanging calls after its own timeout; the last was still waiting when the run's timeout
         # stopped aider, and is recorded all the same.
@@ -243,8 +180,8 @@ def test_a_failing_endpoint_mid_cell_is_recorded_graded_and_noted(case, aider_ow
 def test_cab_check_exits_1_when_the_endpoint_breaks_mid_cell(isolated_history, leftovers):
     """The real CLI, on a stream cut half-way: graded, saved, noted, and exit code 1 (it ran and did not pass)."""
     case = next(c for c in CASES if c.fault == "cut")
-    upstream = FaultyUpstream(case.good, case.fault)
-    with BackgroundServer(upstream, "127.0.0.1") as server:
+    upstream = faulty_upstream(case.good, case.fault)
+    with upstream.serving() as base:
         done = subprocess.run(
             [
                 sys.executable,
@@ -254,7 +191,7 @@ def test_cab_check_exits_1_when_the_endpoint_breaks_mid_cell(isolated_history, l
                 "--tui",
                 case.tui,
                 "--endpoint",
-                f"{server.url}/v1",
+                base,
                 "--model",
                 "faulty",
                 "--key-env",

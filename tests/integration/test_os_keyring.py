@@ -24,13 +24,8 @@ from dataclasses import dataclass
 import keyring
 import pytest
 import secret_service
+from fake_openai import Behaviour, FakeOpenAI
 from secret_service import NotStarted, Session
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
-from starlette.routing import Route
-
-from cab_check.asgi_server import BackgroundServer
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 SERVICE = "cab-check"  # the keyring service name cab-check's entries carry, as a user of secret-tool would look
@@ -234,63 +229,18 @@ def real_keyring(unlocked_service) -> Iterator[Session]:
 # --- an OpenAI-compatible endpoint on loopback that remembers the Authorization headers it got --------------------
 
 
-class Witness:
-    def __init__(self) -> None:
-        self.authorizations: list[str] = []
-
-        async def models(request: Request) -> Response:
-            self._saw(request)
-            return JSONResponse({"object": "list", "data": [{"id": MODEL, "object": "model"}]})
-
-        async def completions(request: Request) -> Response:
-            self._saw(request)
-            body = json.loads(await request.body())
-            if body.get("tools"):
-                call = {
-                    "id": "call_1",
-                    "type": "function",
-                    "function": {"name": body["tools"][0]["function"]["name"], "arguments": "{}"},
-                }
-                message = {"role": "assistant", "content": None, "tool_calls": [call]}
-            else:
-                message = {"role": "assistant", "content": "OK"}
-            if body.get("stream"):
-
-                def events() -> Iterator[str]:
-                    for delta in ({"role": "assistant"}, {"content": "OK"}):
-                        yield f"data: {json.dumps({'choices': [{'index': 0, 'delta': delta}]})}\n\n"
-                    yield "data: [DONE]\n\n"
-
-                return StreamingResponse(events(), media_type="text/event-stream")
-            return JSONResponse(
-                {
-                    "id": "c1",
-                    "object": "chat.completion",
-                    "model": MODEL,
-                    "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
-                    "usage": {"prompt_tokens": 5, "completion_tokens": 1, "total_tokens": 6},
-                }
-            )
-
-        self.app = Starlette(
-            routes=[Route("/v1/models", models), Route("/v1/chat/completions", completions, methods=["POST"])]
-        )
-
-    def _saw(self, request: Request) -> None:
-        self.authorizations.append(request.headers.get("authorization", ""))
-
-
 @pytest.fixture(scope="module")
-def witness_server() -> Iterator[tuple[Witness, str]]:
-    witness = Witness()
-    with BackgroundServer(witness.app, "127.0.0.1") as server:
-        yield witness, f"{server.url}/v1"
+def witness_server() -> Iterator[tuple[FakeOpenAI, str]]:
+    """tests/fake_openai.py's server, serving MODEL; its `authorizations` are the headers it got."""
+    witness = FakeOpenAI(Behaviour(served=(MODEL,)))
+    with witness.serving() as url:
+        yield witness, url
 
 
 @pytest.fixture
-def endpoint(witness_server) -> tuple[Witness, str]:
+def endpoint(witness_server) -> tuple[FakeOpenAI, str]:
     witness, url = witness_server
-    witness.authorizations.clear()
+    witness.requests.clear()
     return witness, url
 
 
@@ -425,17 +375,10 @@ def test_check_runs_a_cell_with_the_key_from_the_keyring(real_keyring, docker_cl
     from cab_check.reference_model import ReferenceModel
 
     task = get_task("polyglot/rust-error-handling")
-    fixer = ReferenceModel.from_task(task).app
-    calls: list[str] = []
-
-    async def app(scope, receive, send):
-        if scope["type"] == "http":
-            calls.append(dict(scope["headers"]).get(b"authorization", b"").decode())
-        await fixer(scope, receive, send)
+    fixer = FakeOpenAI(backend=ReferenceModel.from_task(task).app)  # the reference model, its requests recorded
 
     key = canary()
-    with BackgroundServer(app, "127.0.0.1") as server:
-        url = f"{server.url}/v1"
+    with fixer.serving() as url:
         assert cab(real_keyring, "key", "set", url, "--key-stdin", stdin=key + "\n").code == 0
         ran = cab(
             real_keyring,
@@ -456,6 +399,7 @@ def test_check_runs_a_cell_with_the_key_from_the_keyring(real_keyring, docker_cl
     assert result["endpoint"] == url and result["model"] == "keyring-fixer"
     assert any(span["kind"] == "container" for span in result["spans"]), "the agent ran"
     assert len(result["model_calls"]) >= 1
+    calls = fixer.authorizations
     assert calls and set(calls) == {f"Bearer {key}"}, "every request upstream carried the keyring's key"
     assert key not in ran.out + ran.err
     for path in isolated_history.rglob("*"):
@@ -533,7 +477,7 @@ def test_a_locked_keyring_is_one_sentence_and_exit_3(locked_service, endpoint, t
         assert WAY_OUT in said and "prompt" in said, f"cab {name}: {said}"
         assert ran.out == "", f"cab {name} printed {ran.out!r}"
         assert ran.seconds < PROMPTLY_S, f"cab {name} took {ran.seconds:.1f} s"
-    assert witness.authorizations == [], "no request went out without the key that sits in the locked keyring"
+    assert witness.requests == [], "no request went out without the key that sits in the locked keyring"
     if locked_service.saved_for:
         assert session.default_collection_locked(), "and it was not unlocked behind the user's back"
         assert session.item_count(SERVICE) == items_before, "nothing was written to or removed from it"
@@ -560,7 +504,7 @@ def test_key_env_and_key_stdin_get_around_a_locked_keyring(locked_service, endpo
     assert keyring_line.startswith(f"! keyring {locked_service.sentence_start}"), keyring_line
     assert set(witness.authorizations) == {f"Bearer {key}"}
 
-    witness.authorizations.clear()
+    witness.requests.clear()
     piped = cab(
         locked_service.session,
         "doctor",
@@ -597,7 +541,7 @@ def test_a_prompt_nobody_answers_cannot_hang_the_cli(unanswered_prompt, endpoint
         assert ran.code == 3, ran.err
         assert one_sentence(ran.err).startswith("error: The OS keyring is locked")
         assert ran.seconds < PROMPTLY_S, f"cab {name} took {ran.seconds:.1f} s"
-    assert witness.authorizations == []
+    assert witness.requests == []
 
 
 def test_the_app_says_one_sentence_for_a_locked_keyring_and_never_waits(
@@ -644,7 +588,7 @@ def test_a_secret_service_that_never_answers_is_bounded(silent_service, endpoint
         assert said.startswith(f"error: The OS keyring did not answer within {KEYRING_TIMEOUT_S:g} s"), said
         assert WAY_OUT in said
         assert KEYRING_TIMEOUT_S <= ran.seconds < KEYRING_TIMEOUT_S + PROMPTLY_S, f"took {ran.seconds:.1f} s"
-    assert witness.authorizations == []
+    assert witness.requests == []
 
 
 # --- no keyring at all ---------------------------------------------------------------------------------------------
@@ -681,7 +625,7 @@ def test_without_a_keyring_check_and_doctor_say_so_and_take_a_given_key(absent_s
     assert keyring_line.startswith("! keyring This machine has no usable OS keyring"), keyring_line
     assert witness.authorizations and set(witness.authorizations) == {""}
 
-    witness.authorizations.clear()
+    witness.requests.clear()
     key = canary()
     given = cab(
         absent_service,

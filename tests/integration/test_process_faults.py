@@ -3,7 +3,6 @@ next run (or `cab cleanup`) leaves nothing of a dead run, and nothing half-writt
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import signal
@@ -15,12 +14,10 @@ from pathlib import Path
 
 import hostile
 import pytest
-from starlette.applications import Starlette
-from starlette.routing import Route
+from fake_openai import Behaviour, FakeOpenAI
 from temp_roots import temp_roots_of
 
 from cab_check import store
-from cab_check.asgi_server import BackgroundServer
 from cab_check.catalog import image_dir, relay_dir
 from cab_check.sandbox.images import image_chain
 
@@ -42,21 +39,12 @@ def wait_for(condition, what: str, timeout_s: float = 600, child: subprocess.Pop
         time.sleep(0.1)
 
 
-def hanging_endpoint() -> Starlette:
-    async def hang(request):
-        request.app.state.asked = True
-        await asyncio.sleep(600)
-
-    app = Starlette(routes=[Route("/v1/chat/completions", hang, methods=["POST"])])
-    app.state.asked = False
-    return app
-
-
 @pytest.mark.parametrize("phase", ["preflight", "relay", "agent", "grader"])
 def test_kill_9_at_any_phase_leaves_nothing_after_the_next_sweep(phase, docker_client, isolated_history):
-    with BackgroundServer(hanging_endpoint(), "127.0.0.1") as endpoint:
+    hanging = FakeOpenAI(Behaviour(chat="hang"))  # lists its models, never answers a chat
+    with hanging.serving() as endpoint:
         if phase == "preflight":  # the handshake waits on an endpoint that never answers
-            argv = ["--endpoint", f"{endpoint.url}/v1", "--model", "m", "--key-env", "NO_KEY_NEEDED"]
+            argv = ["--endpoint", endpoint, "--model", "m", "--key-env", "NO_KEY_NEEDED"]
         else:  # the reference model, and an agent that takes its time when it must be caught running
             argv = ["--image", hostile.image("sleeper")] if phase == "agent" else []
         child = subprocess.Popen(
@@ -67,7 +55,7 @@ def test_kill_9_at_any_phase_leaves_nothing_after_the_next_sweep(phase, docker_c
             text=True,
         )
         if phase == "preflight":
-            wait_for(lambda: endpoint.app.state.asked, "the handshake", child=child)
+            wait_for(lambda: hanging.chats, "the handshake", child=child)
         else:
             wait_for(lambda: containers_of(docker_client, child.pid, phase), f"the {phase} container", child=child)
         child.send_signal(signal.SIGKILL)
