@@ -12,7 +12,6 @@ they skip, and with CI=true they fail, saying why.
 from __future__ import annotations
 
 import json
-import os
 import secrets as tokens
 import subprocess
 import sys
@@ -25,9 +24,9 @@ import keyring
 import pytest
 import secret_service
 from fake_openai import Behaviour, FakeOpenAI
+from required import unavailable
 from secret_service import NotStarted, Session
 
-IN_CI = os.environ.get("CI", "").lower() == "true"
 SERVICE = "cab-check"  # the keyring service name cab-check's entries carry, as a user of secret-tool would look
 INDEX = "(endpoints with a saved key)"
 MODEL = "keyring-test-model"
@@ -41,12 +40,6 @@ PROMPTLY_S = 20.0  # a refused keyring answers well within this, CLI start inclu
 def _needs_docker():
     """Overrides tests/integration/conftest.py's: these need D-Bus and gnome-keyring, not Docker (the one test that
     runs a whole cell asks for docker_client itself)."""
-
-
-def unavailable(reason: str):
-    if IN_CI:
-        pytest.fail(f"CI=true but {reason}")
-    pytest.skip(reason)
 
 
 def canary() -> str:
