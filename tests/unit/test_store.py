@@ -111,6 +111,6 @@ def test_cab_history_names_a_result_it_cannot_read_with_its_path_and_why(isolate
     assert main(["history"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 2 and lines[0].startswith(good["run_id"])
-    path = store.run_dir("from-the-future") / store.RESULT_FILE
+    path = isolated_history / "runs" / "from-the-future" / "result.json"  # where the user finds it
     assert lines[1].startswith("from-the-future  cannot be read (") and lines[1].endswith(f": {path}")
     assert "99" in lines[1] or "format_version" in lines[1]
